@@ -1,0 +1,21 @@
+"""The display text of every action code, in one place (pretix's way)."""
+
+ACTIONS: dict[str, str] = {
+    "org.created": "created the organisation",
+    "member.added": "added a member",
+    "team.created": "created a team",
+    "key.created": "created a key",
+    "key.updated": "changed a key's settings",
+    "key.rotated": "rotated a key",
+    "key.disabled": "disabled a key",
+    "key.enabled": "enabled a key",
+    "key.deleted": "deleted a key",
+    "keys.disabled": "disabled keys",
+    "keys.enabled": "enabled keys",
+    "keys.deleted": "deleted keys",
+    "keys.moved": "moved keys to a team",
+}
+
+
+def describe(action: str) -> str:
+    return ACTIONS.get(action, action)

@@ -1,0 +1,54 @@
+from django.db import models
+
+from gateway_console.models import Org
+
+
+class ActorType(models.TextChoices):
+    USER = "user", "Person"
+    ADMIN_TOKEN = "admin_token", "Admin token"
+    SYSTEM = "system", "System"
+
+
+class AuditEvent(models.Model):
+    """One confirmed action. Rows are only ever inserted, by `audit.record`; the database's
+    triggers refuse UPDATE, DELETE and TRUNCATE (migration 0002)."""
+
+    org = models.ForeignKey(Org, on_delete=models.PROTECT, related_name="audit_events")
+    seq = models.PositiveBigIntegerField(help_text="Position in the org's chain, from 1.")
+    occurred_at = models.DateTimeField()
+    actor_type = models.CharField(max_length=16, choices=ActorType.choices)
+    actor_id = models.CharField(max_length=64, blank=True)
+    actor_label = models.CharField(max_length=254)
+    actor_role = models.CharField(max_length=16, blank=True)
+    action = models.CharField(max_length=64)
+    target_type = models.CharField(max_length=32, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    target_label = models.CharField(max_length=200, blank=True)
+    changes = models.JSONField(default=dict, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    request_id = models.CharField(max_length=100, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["-seq"]
+        constraints = [
+            # Two writers can never both extend the chain from the same event: no fork.
+            models.UniqueConstraint(fields=["org", "seq"], name="audit_event_seq_unique_in_org"),
+        ]
+        indexes = [
+            models.Index(fields=["org", "target_type", "target_id", "seq"], name="audit_target_idx"),
+            models.Index(fields=["org", "action", "seq"], name="audit_action_idx"),
+            models.Index(fields=["org", "actor_id", "seq"], name="audit_actor_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.action} by {self.actor_label}"
+
+    @property
+    def display(self) -> str:
+        from audit.actions import describe
+
+        return describe(self.action)

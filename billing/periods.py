@@ -1,0 +1,11 @@
+from django.db import models
+
+
+class LimitPeriod(models.TextChoices):
+    """How often a key's or team's cost and token counters start again from zero."""
+
+    DAILY = "daily", "Daily"
+    WEEKLY = "weekly", "Weekly"
+    MONTHLY = "monthly", "Monthly"
+    YEARLY = "yearly", "Yearly"
+    NEVER = "never", "Never (one period forever)"

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class GatewayConsoleConfig(AppConfig):
+    name = "gateway_console"
+    verbose_name = "Organisations"

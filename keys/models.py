@@ -1,0 +1,123 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
+from billing.money import DECIMAL_PLACES, MAX_DIGITS
+from billing.periods import LimitPeriod
+from gateway_console.models import Org, Team
+
+
+class KeyStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    DISABLED = "disabled", "Disabled"
+    # Never stored: an active key past its expiration is shown (and answers) as expired.
+    EXPIRED = "expired", "Expired"
+    DELETED = "deleted", "Deleted"
+
+
+class KeyType(models.TextChoices):
+    STANDARD = "standard", "Standard"
+    PROFILE = "profile", "Profile"
+
+
+class Key(models.Model):
+    """An API key. Only `HMAC-SHA256(KEY_PEPPER, key)` is kept, with a display prefix and
+    the last four characters; the plaintext exists only in the response that shows it."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    org = models.ForeignKey(Org, on_delete=models.PROTECT, related_name="keys")
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="keys")
+    name = models.CharField(max_length=120)
+    user_id = models.CharField("user ID", max_length=200, blank=True)
+    type = models.CharField(max_length=16, choices=KeyType.choices, default=KeyType.STANDARD)
+    profile = models.CharField("routing profile", max_length=100, blank=True)
+
+    secret_hash = models.CharField(max_length=64, unique=True)
+    display_prefix = models.CharField(max_length=16)
+    last4 = models.CharField(max_length=4)
+    # After a rotation with a grace period, the old secret keeps working until grace_until.
+    grace_secret_hash = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    grace_until = models.DateTimeField(null=True, blank=True)
+
+    status = models.CharField(max_length=16, choices=KeyStatus.choices, default=KeyStatus.ACTIVE)
+    model_scope = models.JSONField(default=list, blank=True, help_text="Empty: every model of the plan.")
+    monthly_spend_cap = models.DecimalField(max_digits=MAX_DIGITS, decimal_places=DECIMAL_PLACES, null=True, blank=True)
+    cost_limit = models.DecimalField(max_digits=MAX_DIGITS, decimal_places=DECIMAL_PLACES, null=True, blank=True)
+    token_limit = models.PositiveBigIntegerField(null=True, blank=True)
+    limit_period = models.CharField(max_length=16, choices=LimitPeriod.choices, default=LimitPeriod.MONTHLY)
+    rpm_limit = models.PositiveIntegerField("requests per minute", null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    rotated_at = models.DateTimeField(null=True, blank=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=["active", "disabled", "deleted"]), name="key_status_stored"),
+            models.CheckConstraint(condition=Q(type="standard", profile="") | Q(type="profile") & ~Q(profile=""), name="key_profile_matches_type"),
+            models.CheckConstraint(condition=Q(monthly_spend_cap__isnull=True) | Q(monthly_spend_cap__gt=0), name="key_monthly_cap_positive"),
+            models.CheckConstraint(condition=Q(cost_limit__isnull=True) | Q(cost_limit__gt=0), name="key_cost_limit_positive"),
+        ]
+        indexes = [
+            # Keyset pagination of the keys table, one index per sort order (and per filter).
+            # "Recently used" (last_used_at DESC NULLS LAST) has its index in migration 0002,
+            # on PostgreSQL only: SQLite cannot index NULLS LAST.
+            models.Index(F("org"), F("created_at").desc(), F("id").desc(), name="key_org_created_idx"),
+            models.Index(F("org"), F("name"), F("id"), name="key_org_name_idx"),
+            models.Index(F("org"), F("team"), F("created_at").desc(), F("id").desc(), name="key_org_team_created_idx"),
+            models.Index(F("org"), F("status"), F("created_at").desc(), F("id").desc(), name="key_org_status_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def preview(self) -> str:
+        return f"{self.display_prefix}…{self.last4}"
+
+    @property
+    def audit_label(self) -> str:
+        return f"{self.name} ({self.preview})"
+
+    @property
+    def effective_status(self) -> str:
+        if self.status == KeyStatus.ACTIVE and self.expires_at and self.expires_at <= timezone.now():
+            return KeyStatus.EXPIRED
+        return self.status
+
+    @property
+    def effective_status_label(self) -> str:
+        return KeyStatus(self.effective_status).label
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.status == KeyStatus.DELETED
+
+    @property
+    def is_legacy(self) -> bool:
+        """A key with no limits at all (CONTRACT.md section 1), shown as such."""
+        return not any([
+            self.model_scope, self.monthly_spend_cap, self.cost_limit, self.token_limit,
+            self.rpm_limit, self.expires_at,
+        ])
+
+    @property
+    def in_grace(self) -> bool:
+        return bool(self.grace_secret_hash and self.grace_until and self.grace_until > timezone.now())
+
+
+class SecretShown(models.Model):
+    """Records that the form which reveals a secret (create, rotate) was processed, so that a
+    reload or a resubmission never makes or shows another secret. Holds no secret."""
+
+    nonce = models.CharField(max_length=64, primary_key=True)
+    key = models.ForeignKey(Key, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)

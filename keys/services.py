@@ -1,0 +1,258 @@
+"""Every change to keys. Each service is one transaction that records exactly one audit event."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+import audit
+from audit import Actor
+from billing.periods import LimitPeriod
+from gateway_console.models import Org, Team
+from keys import secret
+from keys.models import Key, KeyStatus, KeyType, SecretShown
+
+# The fields an admin sets on a key; audit events carry their before/after values.
+SETTINGS_FIELDS = (
+    "name", "team", "user_id", "type", "profile", "model_scope", "monthly_spend_cap",
+    "cost_limit", "token_limit", "limit_period", "rpm_limit", "expires_at",
+)
+
+
+class KeyActionRefused(Exception):
+    """The action cannot be done to this key (or these keys) in their present state."""
+
+
+class AlreadyShown(Exception):
+    """A form that reveals a secret was submitted a second time (a reload, the back button)."""
+
+    def __init__(self, key: Key):
+        super().__init__("This secret was already shown once.")
+        self.key = key
+
+
+@dataclass(frozen=True)
+class KeySettings:
+    name: str
+    team: Team | None = None
+    user_id: str = ""
+    type: str = KeyType.STANDARD
+    profile: str = ""
+    model_scope: tuple[str, ...] = ()
+    monthly_spend_cap: Decimal | None = None
+    cost_limit: Decimal | None = None
+    token_limit: int | None = None
+    limit_period: str = LimitPeriod.MONTHLY
+    rpm_limit: int | None = None
+    expires_at: datetime | None = None
+
+
+def _audit_value(field: str, value):
+    if field == "team":
+        return value.name if value is not None else None
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def _settings_snapshot(key: Key) -> dict:
+    return {field: _audit_value(field, getattr(key, field)) for field in SETTINGS_FIELDS}
+
+
+def _new_secret_for(key: Key) -> str:
+    plaintext = secret.new_secret()
+    key.secret_hash = secret.secret_hash(plaintext)
+    key.display_prefix = secret.display_prefix(plaintext)
+    key.last4 = secret.last4(plaintext)
+    return plaintext
+
+
+def _claim_nonce(nonce: str | None, key: Key) -> None:
+    if not nonce:
+        return
+    try:
+        with transaction.atomic():
+            SecretShown.objects.create(nonce=nonce, key=key)
+    except IntegrityError:
+        shown = SecretShown.objects.select_related("key").get(nonce=nonce)
+        raise AlreadyShown(shown.key) from None
+
+
+def _check_team(org: Org, team: Team | None) -> None:
+    if team is not None and team.org_id != org.pk:
+        raise KeyActionRefused("That team belongs to another organisation.")
+
+
+@transaction.atomic
+def create_key(*, org: Org, actor: Actor, settings_: KeySettings, nonce: str | None = None) -> tuple[Key, str]:
+    """Creates a key and returns it with its plaintext, which is never stored."""
+    if nonce:
+        shown = SecretShown.objects.select_related("key").filter(nonce=nonce).first()
+        if shown is not None:
+            raise AlreadyShown(shown.key)
+    _check_team(org, settings_.team)
+    now = timezone.now()
+    key = Key(org=org, created_by=actor.user, created_at=now, updated_at=now)
+    for field in SETTINGS_FIELDS:
+        value = getattr(settings_, field)
+        setattr(key, field, list(value) if field == "model_scope" else value)
+    plaintext = _new_secret_for(key)
+    key.save(force_insert=True)
+    _claim_nonce(nonce, key)
+    audit.record(org=org, actor=actor, action="key.created", target=key,
+                 changes={field: {"before": None, "after": value} for field, value in _settings_snapshot(key).items()
+                          if value not in (None, "", [])})
+    return key, plaintext
+
+
+def _locked(key: Key) -> Key:
+    # Row lock: two admins acting on one key at once are applied one after the other.
+    return Key.objects.select_for_update().select_related("team", "org").get(pk=key.pk, org_id=key.org_id)
+
+
+@transaction.atomic
+def update_key(*, key: Key, actor: Actor, settings_: KeySettings) -> Key:
+    key = _locked(key)
+    if key.is_deleted:
+        raise KeyActionRefused("A deleted key cannot be changed.")
+    _check_team(key.org, settings_.team)
+    before = _settings_snapshot(key)
+    for field in SETTINGS_FIELDS:
+        value = getattr(settings_, field)
+        setattr(key, field, list(value) if field == "model_scope" else value)
+    after = _settings_snapshot(key)
+    changes = {f: {"before": before[f], "after": after[f]} for f in SETTINGS_FIELDS if before[f] != after[f]}
+    if not changes:
+        return key
+    key.updated_at = timezone.now()
+    key.save()
+    audit.record(org=key.org, actor=actor, action="key.updated", target=key, changes=changes)
+    return key
+
+
+@transaction.atomic
+def rotate_key(*, key: Key, actor: Actor, grace_hours: int = 0, nonce: str | None = None) -> tuple[Key, str]:
+    """A new secret with the same settings. The old one stops working at once, or when the
+    grace period (at most ROTATION_GRACE_MAX_HOURS) ends."""
+    key = _locked(key)
+    if key.is_deleted:
+        raise KeyActionRefused("A deleted key cannot be rotated.")
+    if not 0 <= grace_hours <= settings.ROTATION_GRACE_MAX_HOURS:
+        raise KeyActionRefused(f"The grace period is 0 to {settings.ROTATION_GRACE_MAX_HOURS} hours.")
+    _claim_nonce(nonce, key)
+    old_hash, old_preview = key.secret_hash, key.preview
+    now = timezone.now()
+    plaintext = _new_secret_for(key)
+    if grace_hours:
+        key.grace_secret_hash, key.grace_until = old_hash, now + timedelta(hours=grace_hours)
+    else:
+        key.grace_secret_hash, key.grace_until = None, None
+    key.rotated_at = key.updated_at = now
+    key.save()
+    audit.record(
+        org=key.org, actor=actor, action="key.rotated", target=key,
+        changes={"preview": {"before": old_preview, "after": key.preview}},
+        data={"grace_hours": grace_hours, "old_secret_valid_until": key.grace_until.isoformat() if key.grace_until else None},
+    )
+    return key, plaintext
+
+
+def _set_status(key: Key, actor: Actor, status: str, action: str) -> Key:
+    key = _locked(key)
+    if key.is_deleted:
+        raise KeyActionRefused("This key is deleted; deleting is permanent.")
+    if key.status == status:
+        raise KeyActionRefused(f"This key is already {KeyStatus(status).label.lower()}.")
+    before = key.status
+    now = timezone.now()
+    key.status = status
+    key.updated_at = now
+    if status == KeyStatus.DISABLED:
+        key.disabled_at = now
+    if status == KeyStatus.DELETED:
+        key.deleted_at = now
+        # The old secret of a rotation must not outlive the key.
+        key.grace_secret_hash, key.grace_until = None, None
+    key.save()
+    audit.record(org=key.org, actor=actor, action=action, target=key,
+                 changes={"status": {"before": before, "after": status}})
+    return key
+
+
+@transaction.atomic
+def disable_key(*, key: Key, actor: Actor) -> Key:
+    return _set_status(key, actor, KeyStatus.DISABLED, "key.disabled")
+
+
+@transaction.atomic
+def enable_key(*, key: Key, actor: Actor) -> Key:
+    return _set_status(key, actor, KeyStatus.ACTIVE, "key.enabled")
+
+
+@transaction.atomic
+def delete_key(*, key: Key, actor: Actor) -> Key:
+    """Permanent: the key answers like an unknown key; its rows stay for history."""
+    return _set_status(key, actor, KeyStatus.DELETED, "key.deleted")
+
+
+class BatchAction:
+    DISABLE = "disable"
+    ENABLE = "enable"
+    DELETE = "delete"
+    MOVE = "move"
+    CHOICES = (DISABLE, ENABLE, DELETE, MOVE)
+    EVENTS = {DISABLE: "keys.disabled", ENABLE: "keys.enabled", DELETE: "keys.deleted", MOVE: "keys.moved"}
+
+
+@transaction.atomic
+def change_keys(*, org: Org, actor: Actor, key_ids: list, action: str, team: Team | None = None) -> list[Key]:
+    """Disables, enables, deletes or moves the keys named, all or none, with one audit event
+    naming them all."""
+    if action not in BatchAction.CHOICES:
+        raise KeyActionRefused(f"Unknown batch action {action!r}.")
+    if not key_ids:
+        raise KeyActionRefused("Select at least one key.")
+    if action == BatchAction.MOVE:
+        _check_team(org, team)
+    keys = list(
+        Key.objects.select_for_update().filter(org=org, pk__in=key_ids).exclude(status=KeyStatus.DELETED).order_by("name", "id")
+    )
+    if len(keys) != len(set(map(str, key_ids))):
+        raise KeyActionRefused("Some of the selected keys no longer exist or are deleted; nothing was changed.")
+    now = timezone.now()
+    named = []
+    for key in keys:
+        entry = {"id": str(key.pk), "label": key.audit_label}
+        if action == BatchAction.MOVE:
+            entry["before"] = key.team.name if key.team_id else None
+            key.team = team
+        else:
+            entry["before"] = key.status
+            key.status = {BatchAction.DISABLE: KeyStatus.DISABLED, BatchAction.ENABLE: KeyStatus.ACTIVE,
+                          BatchAction.DELETE: KeyStatus.DELETED}[action]
+            if action == BatchAction.DISABLE and entry["before"] != KeyStatus.DISABLED:
+                key.disabled_at = now
+            if action == BatchAction.DELETE:
+                key.deleted_at = now
+                key.grace_secret_hash, key.grace_until = None, None
+        key.updated_at = now
+        named.append(entry)
+    Key.objects.bulk_update(keys, ["team", "status", "disabled_at", "deleted_at", "grace_secret_hash", "grace_until", "updated_at"])
+    data = {"named_keys": named, "count": len(named)}
+    if action == BatchAction.MOVE:
+        data["team"] = team.name if team else None
+    audit.record(org=org, actor=actor, action=BatchAction.EVENTS[action], data=data)
+    return keys
+
+
+def forget_ended_rotation_grace(*, now: datetime | None = None) -> int:
+    """Drops the old secrets whose grace period has ended (they already stopped working)."""
+    now = now or timezone.now()
+    return Key.objects.filter(grace_until__lte=now).update(grace_secret_hash=None, grace_until=None)

@@ -1,0 +1,16 @@
+from django.urls import path
+
+from keys import views
+
+app_name = "keys"
+urlpatterns = [
+    path("", views.key_list, name="list"),
+    path("new/", views.key_new, name="new"),
+    path("batch/", views.key_batch, name="batch"),
+    path("<uuid:key_id>/", views.key_detail, name="detail"),
+    path("<uuid:key_id>/edit/", views.key_edit, name="edit"),
+    path("<uuid:key_id>/rotate/", views.key_rotate, name="rotate"),
+    path("<uuid:key_id>/disable/", views.key_status_action, {"action": "disable"}, name="disable"),
+    path("<uuid:key_id>/enable/", views.key_status_action, {"action": "enable"}, name="enable"),
+    path("<uuid:key_id>/delete/", views.key_status_action, {"action": "delete"}, name="delete"),
+]

@@ -1,0 +1,192 @@
+import secrets as py_secrets
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
+from django.views.decorators.http import require_http_methods, require_POST
+
+from audit import Actor
+from gateway_console.roles import membership_required, role_required
+from keys import selectors, services
+from keys.forms import BatchForm, KeyForm, RotateForm
+from keys.models import Key
+from keys.services import AlreadyShown, BatchAction, KeyActionRefused
+
+
+def _show_once(request: HttpRequest, key: Key, plaintext: str, *, rotated: bool) -> HttpResponse:
+    # The plaintext lives only in this response: never in a URL, the session, a cache or a log
+    # (CONTRACT.md section 1). no-store keeps it out of the browser's cache and history.
+    response = render(request, "keys/show_once.html", {"key": key, "plaintext": plaintext, "rotated": rotated})
+    add_never_cache_headers(response)
+    response["Cache-Control"] = "no-store, no-cache, must-revalidate, private, max-age=0"
+    response["Pragma"] = "no-cache"
+    return response
+
+
+def _already_shown(request: HttpRequest, key: Key) -> HttpResponse:
+    messages.warning(request, "That key was already shown once and cannot be shown again. "
+                              "If it was lost, rotate the key to get a new one.")
+    return redirect("keys:detail", key_id=key.pk)
+
+
+def _list_params(request: HttpRequest) -> dict:
+    return {
+        "search": request.GET.get("q", "")[:200],
+        "team": request.GET.get("team", ""),
+        "status": request.GET.get("status", "") if request.GET.get("status", "") in selectors.STATUS_FILTERS else "",
+        "sort": request.GET.get("sort", selectors.DEFAULT_SORT) if request.GET.get("sort") in selectors.SORTS else selectors.DEFAULT_SORT,
+    }
+
+
+def _page_link(params: dict, **cursor) -> str:
+    query = QueryDict(mutable=True)
+    for name, value in {"q": params["search"], "team": params["team"], "status": params["status"],
+                        "sort": params["sort"] if params["sort"] != selectors.DEFAULT_SORT else "", **cursor}.items():
+        if value:
+            query[name] = value
+    return "?" + query.urlencode() if query else "?"
+
+
+@membership_required
+def key_list(request: HttpRequest) -> HttpResponse:
+    params = _list_params(request)
+    page = selectors.keys_visible_to(
+        request.membership, **params, after=request.GET.get("after", ""), before=request.GET.get("before", ""),
+    )
+    context = {
+        "page": page,
+        "params": params,
+        "teams": selectors.teams_visible_to(request.membership),
+        "sorts": selectors.SORTS,
+        "statuses": selectors.STATUS_FILTERS,
+        "next_link": _page_link(params, after=page.next_cursor) if page.next_cursor else None,
+        "prev_link": _page_link(params, before=page.prev_cursor) if page.prev_cursor else None,
+        "batch_actions": BatchAction.CHOICES,
+    }
+    template = "keys/_table.html" if request.htmx and request.htmx.target == "keys-table" else "keys/list.html"
+    return render(request, template, context)
+
+
+@role_required("admin")
+@require_http_methods(["GET", "POST"])
+def key_new(request: HttpRequest) -> HttpResponse:
+    org = request.membership.org
+    if request.method == "POST":
+        form = KeyForm(request.POST, org=org)
+        if form.is_valid():
+            try:
+                key, plaintext = services.create_key(
+                    org=org, actor=Actor.from_request(request), settings_=form.key_settings(),
+                    nonce=request.POST.get("nonce", "")[:64] or None,
+                )
+            except AlreadyShown as shown:
+                return _already_shown(request, shown.key)
+            return _show_once(request, key, plaintext, rotated=False)
+    else:
+        form = KeyForm(org=org, initial={"team": request.GET.get("team") or None})
+    return render(request, "keys/new.html", {"form": form, "nonce": py_secrets.token_urlsafe(24)})
+
+
+@membership_required
+def key_detail(request: HttpRequest, key_id) -> HttpResponse:
+    key = selectors.key_for(request.membership, key_id)
+    return render(request, "keys/detail.html", {"key": key, "trail": selectors.key_audit_trail(key)})
+
+
+@role_required("admin")
+@require_http_methods(["GET", "POST"])
+def key_edit(request: HttpRequest, key_id) -> HttpResponse:
+    key = selectors.key_for(request.membership, key_id)
+    if key.is_deleted:
+        messages.error(request, "A deleted key cannot be changed.")
+        return redirect("keys:detail", key_id=key.pk)
+    form = KeyForm(request.POST or None, org=request.membership.org, key=key)
+    if request.method == "POST" and form.is_valid():
+        services.update_key(key=key, actor=Actor.from_request(request), settings_=form.key_settings())
+        messages.success(request, f"Saved the settings of {key.name}.")
+        return redirect("keys:detail", key_id=key.pk)
+    return render(request, "keys/edit.html", {"key": key, "form": form})
+
+
+@role_required("admin")
+@require_http_methods(["GET", "POST"])
+def key_rotate(request: HttpRequest, key_id) -> HttpResponse:
+    key = selectors.key_for(request.membership, key_id)
+    form = RotateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            key, plaintext = services.rotate_key(
+                key=key, actor=Actor.from_request(request), grace_hours=form.cleaned_data["grace_hours"],
+                nonce=request.POST.get("nonce", "")[:64] or None,
+            )
+        except AlreadyShown as shown:
+            return _already_shown(request, shown.key)
+        except KeyActionRefused as refused:
+            messages.error(request, str(refused))
+            return redirect("keys:detail", key_id=key.pk)
+        return _show_once(request, key, plaintext, rotated=True)
+    return render(request, "keys/confirm_rotate.html", {"key": key, "form": form, "nonce": py_secrets.token_urlsafe(24)})
+
+
+STATUS_ACTIONS = {
+    "disable": (services.disable_key, "Disable", "disabled"),
+    "enable": (services.enable_key, "Enable", "enabled"),
+    "delete": (services.delete_key, "Delete", "deleted"),
+}
+
+
+@role_required("admin")
+@require_http_methods(["GET", "POST"])
+def key_status_action(request: HttpRequest, key_id, action: str) -> HttpResponse:
+    """GET: a confirmation that says what will happen. POST: do it."""
+    key = selectors.key_for(request.membership, key_id)
+    service, verb, done = STATUS_ACTIONS[action]
+    if request.method == "POST":
+        try:
+            key = service(key=key, actor=Actor.from_request(request))
+        except KeyActionRefused as refused:
+            messages.error(request, str(refused))
+        else:
+            messages.success(request, f"{key.name} is {done}.")
+        if request.htmx and request.POST.get("from") == "row":
+            key = selectors.key_for(request.membership, key.pk)
+            response = render(request, "keys/_row.html", {"key": key, "can_change": True, "oob_messages": True})
+            return response
+        if action == "delete":
+            return redirect("keys:list")
+        return redirect("keys:detail", key_id=key.pk)
+    template = "keys/_confirm_dialog.html" if request.htmx else "keys/confirm_status.html"
+    return render(request, template, {"key": key, "action": action, "verb": verb, "from_row": request.GET.get("from") == "row"})
+
+
+@role_required("admin")
+@require_POST
+def key_batch(request: HttpRequest) -> HttpResponse:
+    """The first POST (from the table) shows a confirmation listing the keys; the second,
+    with `confirmed`, does it, for all of them or none."""
+    membership = request.membership
+    selected = selectors.keys_by_ids(membership, request.POST.getlist("keys"))
+    form = BatchForm(request.POST, visible_key_ids=[str(k.pk) for k in selected], org=membership.org)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
+        return redirect(reverse("keys:list") + request.POST.get("return_query", ""))
+    action, team = form.cleaned_data["action"], form.cleaned_data["team"]
+    if request.POST.get("confirmed") != "yes":
+        return render(request, "keys/confirm_batch.html", {"keys": selected, "action": action, "team": team,
+                                                           "teams": selectors.teams_visible_to(membership)})
+    try:
+        changed = services.change_keys(org=membership.org, actor=Actor.from_request(request),
+                                       key_ids=[k.pk for k in selected], action=action, team=team)
+    except KeyActionRefused as refused:
+        messages.error(request, str(refused))
+    else:
+        verb = {"disable": "Disabled", "enable": "Enabled", "delete": "Deleted", "move": "Moved"}[action]
+        target = f" to {team.name if team else 'no team'}" if action == BatchAction.MOVE else ""
+        messages.success(request, f"{verb} {len(changed)} key{'s' if len(changed) != 1 else ''}{target}.")
+    return redirect("keys:list")
+
+
