@@ -10,9 +10,23 @@ GENESIS_HASH = "0" * 64
 
 # The fields that the hash covers, in the canonical form; `hash` itself is not among them.
 HASHED_FIELDS = (
-    "org_id", "seq", "occurred_at", "actor_type", "actor_id", "actor_label", "actor_role",
-    "action", "target_type", "target_id", "target_label", "changes", "data", "ip_address",
-    "user_agent", "request_id", "prev_hash",
+    "org_id",
+    "seq",
+    "occurred_at",
+    "actor_type",
+    "actor_id",
+    "actor_label",
+    "actor_role",
+    "action",
+    "target_type",
+    "target_id",
+    "target_label",
+    "changes",
+    "data",
+    "ip_address",
+    "user_agent",
+    "request_id",
+    "prev_hash",
 )
 
 
@@ -57,11 +71,15 @@ def first_break(org) -> ChainBreak | None:
     events = AuditEvent.objects.filter(org=org).order_by("seq")
     for event in events.iterator(chunk_size=2000):
         if event.seq != expected_seq:
-            return ChainBreak(org.slug, event.seq, event.id, f"follows #{expected_seq - 1}: events are missing")
+            return ChainBreak(
+                org.slug, event.seq, event.id, f"follows #{expected_seq - 1}: events are missing"
+            )
         if event.prev_hash != expected_prev:
             return ChainBreak(org.slug, event.seq, event.id, "does not link to the event before it")
         if event_hash(event) != event.hash:
-            return ChainBreak(org.slug, event.seq, event.id, "was changed after it was written (hash mismatch)")
+            return ChainBreak(
+                org.slug, event.seq, event.id, "was changed after it was written (hash mismatch)"
+            )
         expected_prev = event.hash
         expected_seq += 1
     return None

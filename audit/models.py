@@ -39,7 +39,9 @@ class AuditEvent(models.Model):
             models.UniqueConstraint(fields=["org", "seq"], name="audit_event_seq_unique_in_org"),
         ]
         indexes = [
-            models.Index(fields=["org", "target_type", "target_id", "seq"], name="audit_target_idx"),
+            models.Index(
+                fields=["org", "target_type", "target_id", "seq"], name="audit_target_idx"
+            ),
             models.Index(fields=["org", "action", "seq"], name="audit_action_idx"),
             models.Index(fields=["org", "actor_id", "seq"], name="audit_actor_idx"),
         ]

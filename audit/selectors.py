@@ -31,9 +31,17 @@ def events_visible_to(
     """The org's events, newest first, one keyset page at a time (by chain position)."""
     events: QuerySet[AuditEvent] = AuditEvent.objects.filter(org=membership.org)
     if actor:
-        events = events.filter(actor_label__iexact=actor) if "@" in actor else events.filter(actor_label__icontains=actor)
+        events = (
+            events.filter(actor_label__iexact=actor)
+            if "@" in actor
+            else events.filter(actor_label__icontains=actor)
+        )
     if action:
-        events = events.filter(action=action) if action in ACTIONS else events.filter(action__startswith=action)
+        events = (
+            events.filter(action=action)
+            if action in ACTIONS
+            else events.filter(action__startswith=action)
+        )
     if target:
         try:
             events = events.filter(target_id=str(uuid.UUID(target)))
@@ -47,10 +55,16 @@ def events_visible_to(
         rows = list(events.filter(seq__gt=after_seq).order_by("seq")[: page_size + 1])
         more = len(rows) > page_size
         rows = rows[:page_size][::-1]
-        return EventPage(rows, rows[-1].seq if rows else None, rows[0].seq if rows and more else None)
+        return EventPage(
+            rows, rows[-1].seq if rows else None, rows[0].seq if rows and more else None
+        )
     if before_seq is not None:
         events = events.filter(seq__lt=before_seq)
     rows = list(events.order_by("-seq")[: page_size + 1])
     more = len(rows) > page_size
     rows = rows[:page_size]
-    return EventPage(rows, rows[-1].seq if rows and more else None, rows[0].seq if rows and before_seq is not None else None)
+    return EventPage(
+        rows,
+        rows[-1].seq if rows and more else None,
+        rows[0].seq if rows and before_seq is not None else None,
+    )

@@ -1,4 +1,5 @@
 import hashlib
+import json
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -8,8 +9,6 @@ from audit.actors import Actor
 from audit.chain import GENESIS_HASH, event_hash, now_utc
 from audit.models import AuditEvent
 from gateway_console.models import Org
-
-import json
 
 
 class AuditOutsideTransaction(RuntimeError):
@@ -25,7 +24,9 @@ def _lock_chain(org: Org) -> None:
     # One writer per org chain at a time, until the transaction ends. SQLite needs no lock:
     # its transactions begin IMMEDIATE (settings), which already serialises writers.
     if connection.vendor == "postgresql":
-        lock_id = int.from_bytes(hashlib.sha256(b"audit:" + org.pk.bytes).digest()[:8], "big", signed=True)
+        lock_id = int.from_bytes(
+            hashlib.sha256(b"audit:" + org.pk.bytes).digest()[:8], "big", signed=True
+        )
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [lock_id])
 
@@ -42,7 +43,9 @@ def record(
     """Appends one event to the org's chain. Must run inside the change's transaction, so that
     a failed change leaves no event and an event never lacks its change."""
     if not connection.in_atomic_block:
-        raise AuditOutsideTransaction(f"audit.record({action!r}) must run inside the change's transaction")
+        raise AuditOutsideTransaction(
+            f"audit.record({action!r}) must run inside the change's transaction"
+        )
 
     target_type = target_id = target_label = ""
     if target is not None:

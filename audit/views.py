@@ -12,10 +12,14 @@ def _int(value: str) -> int | None:
 
 @role_required("reader")
 def event_list(request: HttpRequest) -> HttpResponse:
-    filters = {name: request.GET.get(name, "").strip()[:200] for name in ("actor", "action", "target")}
+    filters = {
+        name: request.GET.get(name, "").strip()[:200] for name in ("actor", "action", "target")
+    }
     page = selectors.events_visible_to(
-        request.membership, **filters,
-        before_seq=_int(request.GET.get("before", "")), after_seq=_int(request.GET.get("after", "")),
+        request.membership,
+        **filters,
+        before_seq=_int(request.GET.get("before", "")),
+        after_seq=_int(request.GET.get("after", "")),
     )
 
     def link(**cursor) -> str:
@@ -32,7 +36,9 @@ def event_list(request: HttpRequest) -> HttpResponse:
         "older_link": link(before=page.next_before) if page.next_before else None,
         "newer_link": link(after=page.newer_after) if page.newer_after else None,
     }
-    template = "audit/_events_table.html" if request.htmx and request.htmx.target == "audit-table" else "audit/list.html"
+    template = (
+        "audit/_events_table.html"
+        if request.htmx and request.htmx.target == "audit-table"
+        else "audit/list.html"
+    )
     return render(request, template, context)
-
-

@@ -12,5 +12,7 @@ def console(request: HttpRequest) -> dict:
         "current_org": membership.org if membership else None,
         "can_change": bool(membership and membership.can_change),
         # Only queried by pages that show the org switcher.
-        "user_memberships": SimpleLazyObject(lambda: list(memberships_of(user)) if membership else []),
+        "user_memberships": SimpleLazyObject(
+            lambda: list(memberships_of(user)) if membership else []
+        ),
     }

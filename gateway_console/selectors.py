@@ -14,7 +14,12 @@ def teams_with_counts(membership: Membership) -> QuerySet[Team]:
 
 
 def members_of(membership: Membership) -> QuerySet[Membership]:
-    return Membership.objects.filter(org=membership.org).select_related("user").prefetch_related("teams").order_by("role", "user__email")
+    return (
+        Membership.objects.filter(org=membership.org)
+        .select_related("user")
+        .prefetch_related("teams")
+        .order_by("role", "user__email")
+    )
 
 
 def memberships_of(user) -> QuerySet[Membership]:

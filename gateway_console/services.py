@@ -21,7 +21,9 @@ def _free_slug(name: str) -> str:
 
 
 @transaction.atomic
-def create_org(*, name: str, owner_email: str, owner_password: str | None, actor: Actor, timezone: str = "UTC") -> tuple[Org, User]:
+def create_org(
+    *, name: str, owner_email: str, owner_password: str | None, actor: Actor, timezone: str = "UTC"
+) -> tuple[Org, User]:
     """The org and its owner; an existing user keeps their password and gains the org."""
     name = name.strip()
     if not name:
@@ -34,8 +36,13 @@ def create_org(*, name: str, owner_email: str, owner_password: str | None, actor
             raise OrgActionRefused("A new owner needs a password.")
         owner = User.objects.create_user(email, owner_password)
     Membership.objects.create(org=org, user=owner, role=Role.OWNER)
-    audit.record(org=org, actor=actor, action="org.created", target=org,
-                 data={"name": org.name, "slug": org.slug, "owner": owner.email})
+    audit.record(
+        org=org,
+        actor=actor,
+        action="org.created",
+        target=org,
+        data={"name": org.name, "slug": org.slug, "owner": owner.email},
+    )
     return org, owner
 
 
@@ -50,8 +57,15 @@ def create_team(*, org: Org, actor: Actor, name: str) -> Team:
 
 
 @transaction.atomic
-def add_member(*, org: Org, actor: Actor, email: str, role: str, teams: list[Team] = (),
-               password: str | None = None) -> Membership:
+def add_member(
+    *,
+    org: Org,
+    actor: Actor,
+    email: str,
+    role: str,
+    teams: list[Team] = (),
+    password: str | None = None,
+) -> Membership:
     email = email.strip().lower()
     user = User.objects.filter(email=email).first()
     if user is None:
@@ -60,6 +74,11 @@ def add_member(*, org: Org, actor: Actor, email: str, role: str, teams: list[Tea
         raise OrgActionRefused(f"{email} is already a member of {org.name}.")
     membership = Membership.objects.create(org=org, user=user, role=role)
     membership.teams.set([t for t in teams if t.org_id == org.pk])
-    audit.record(org=org, actor=actor, action="member.added", target=membership,
-                 data={"email": email, "role": role, "teams": sorted(t.name for t in teams)})
+    audit.record(
+        org=org,
+        actor=actor,
+        action="member.added",
+        target=membership,
+        data={"email": email, "role": role, "teams": sorted(t.name for t in teams)},
+    )
     return membership

@@ -40,7 +40,9 @@ def required_secret(name: str, dev_default: str) -> str:
     raise ImproperlyConfigured(f"Set the {name} environment variable (required when DEBUG is off).")
 
 
-SECRET_KEY = required_secret("SECRET_KEY", "dev-only-secret-key-do-not-use-in-production-0123456789")
+SECRET_KEY = required_secret(
+    "SECRET_KEY", "dev-only-secret-key-do-not-use-in-production-0123456789"
+)
 # The pepper of HMAC-SHA256(KEY_PEPPER, key): the only form in which an API key is stored
 # (CONTRACT.md section 1). Changing it invalidates every key.
 KEY_PEPPER = required_secret("KEY_PEPPER", "dev-only-key-pepper-do-not-use-in-production")
@@ -147,7 +149,10 @@ PASSWORD_HASHERS = [
 ]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 10},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]

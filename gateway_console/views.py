@@ -34,7 +34,11 @@ def no_org(request: HttpRequest) -> HttpResponse:
 @require_POST
 @membership_required
 def switch_org(request: HttpRequest) -> HttpResponse:
-    membership = Membership.objects.filter(user=request.user, org_id=request.POST.get("org")).select_related("org").first()
+    membership = (
+        Membership.objects.filter(user=request.user, org_id=request.POST.get("org"))
+        .select_related("org")
+        .first()
+    )
     if membership is None:
         messages.error(request, "You are not a member of that organisation.")
     else:
@@ -50,7 +54,9 @@ def switch_org(request: HttpRequest) -> HttpResponse:
 
 @membership_required
 def team_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "orgs/teams.html", {"teams": selectors.teams_with_counts(request.membership)})
+    return render(
+        request, "orgs/teams.html", {"teams": selectors.teams_with_counts(request.membership)}
+    )
 
 
 @role_required("admin")
@@ -59,7 +65,11 @@ def team_new(request: HttpRequest) -> HttpResponse:
     form = TeamForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            team = services.create_team(org=request.membership.org, actor=Actor.from_request(request), name=form.cleaned_data["name"])
+            team = services.create_team(
+                org=request.membership.org,
+                actor=Actor.from_request(request),
+                name=form.cleaned_data["name"],
+            )
         except services.OrgActionRefused as refused:
             form.add_error("name", str(refused))
         else:
@@ -70,4 +80,6 @@ def team_new(request: HttpRequest) -> HttpResponse:
 
 @role_required("reader")
 def member_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "orgs/members.html", {"memberships": selectors.members_of(request.membership)})
+    return render(
+        request, "orgs/members.html", {"memberships": selectors.members_of(request.membership)}
+    )

@@ -19,27 +19,64 @@ MAX_MONEY = Decimal("1000000000")
 
 class KeyForm(forms.Form):
     name = forms.CharField(max_length=120, help_text="What the key is for, e.g. billing-prod.")
-    team = forms.ModelChoiceField(queryset=Team.objects.none(), required=False, empty_label="No team")
-    user_id = forms.CharField(label="User ID", max_length=200, required=False,
-                              help_text="Your own identifier of the person or service that holds the key.")
-    type = forms.ChoiceField(choices=KeyType.choices, initial=KeyType.STANDARD, widget=forms.RadioSelect)
-    profile = forms.CharField(label="Routing profile", max_length=100, required=False,
-                              help_text="For profile keys: the gateway's routing profile this key is bound to.")
+    team = forms.ModelChoiceField(
+        queryset=Team.objects.none(), required=False, empty_label="No team"
+    )
+    user_id = forms.CharField(
+        label="User ID",
+        max_length=200,
+        required=False,
+        help_text="Your own identifier of the person or service that holds the key.",
+    )
+    type = forms.ChoiceField(
+        choices=KeyType.choices, initial=KeyType.STANDARD, widget=forms.RadioSelect
+    )
+    profile = forms.CharField(
+        label="Routing profile",
+        max_length=100,
+        required=False,
+        help_text="For profile keys: the gateway's routing profile this key is bound to.",
+    )
     model_scope = forms.CharField(
-        label="Model scope", required=False, widget=forms.Textarea(attrs={"rows": 3}),
+        label="Model scope",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
         help_text="Models this key may call, one per line or comma-separated. Empty: every model of the plan.",
     )
-    monthly_spend_cap = forms.DecimalField(label="Monthly spend cap (USD)", required=False, min_value=Decimal("0.01"),
-                                           max_value=MAX_MONEY, decimal_places=6, max_digits=18)
-    cost_limit = forms.DecimalField(label="Cost limit (USD)", required=False, min_value=Decimal("0.01"),
-                                    max_value=MAX_MONEY, decimal_places=6, max_digits=18)
-    token_limit = forms.IntegerField(label="Token limit", required=False, min_value=1, max_value=10**15)
-    limit_period = forms.ChoiceField(label="Reset period", choices=LimitPeriod.choices, initial=LimitPeriod.MONTHLY,
-                                     help_text="When the cost and token counters start again from zero.")
-    rpm_limit = forms.IntegerField(label="Requests per minute", required=False, min_value=1, max_value=1_000_000)
-    expires_at = forms.DateTimeField(label="Expires at", required=False,
-                                     widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
-                                     input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d"])
+    monthly_spend_cap = forms.DecimalField(
+        label="Monthly spend cap (USD)",
+        required=False,
+        min_value=Decimal("0.01"),
+        max_value=MAX_MONEY,
+        decimal_places=6,
+        max_digits=18,
+    )
+    cost_limit = forms.DecimalField(
+        label="Cost limit (USD)",
+        required=False,
+        min_value=Decimal("0.01"),
+        max_value=MAX_MONEY,
+        decimal_places=6,
+        max_digits=18,
+    )
+    token_limit = forms.IntegerField(
+        label="Token limit", required=False, min_value=1, max_value=10**15
+    )
+    limit_period = forms.ChoiceField(
+        label="Reset period",
+        choices=LimitPeriod.choices,
+        initial=LimitPeriod.MONTHLY,
+        help_text="When the cost and token counters start again from zero.",
+    )
+    rpm_limit = forms.IntegerField(
+        label="Requests per minute", required=False, min_value=1, max_value=1_000_000
+    )
+    expires_at = forms.DateTimeField(
+        label="Expires at",
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d"],
+    )
 
     def __init__(self, *args, org, key: Key | None = None, **kwargs):
         self.org = org
@@ -47,11 +84,20 @@ class KeyForm(forms.Form):
         self.tz = zoneinfo.ZoneInfo(org.timezone)
         if key is not None and "initial" not in kwargs:
             kwargs["initial"] = {
-                "name": key.name, "team": key.team_id, "user_id": key.user_id, "type": key.type,
-                "profile": key.profile, "model_scope": "\n".join(key.model_scope),
-                "monthly_spend_cap": key.monthly_spend_cap, "cost_limit": key.cost_limit,
-                "token_limit": key.token_limit, "limit_period": key.limit_period, "rpm_limit": key.rpm_limit,
-                "expires_at": key.expires_at.astimezone(self.tz).replace(tzinfo=None) if key.expires_at else None,
+                "name": key.name,
+                "team": key.team_id,
+                "user_id": key.user_id,
+                "type": key.type,
+                "profile": key.profile,
+                "model_scope": "\n".join(key.model_scope),
+                "monthly_spend_cap": key.monthly_spend_cap,
+                "cost_limit": key.cost_limit,
+                "token_limit": key.token_limit,
+                "limit_period": key.limit_period,
+                "rpm_limit": key.rpm_limit,
+                "expires_at": key.expires_at.astimezone(self.tz).replace(tzinfo=None)
+                if key.expires_at
+                else None,
             }
         super().__init__(*args, **kwargs)
         self.fields["team"].queryset = Team.objects.filter(org=org).order_by("name")
@@ -70,7 +116,9 @@ class KeyForm(forms.Form):
             if not item:
                 continue
             if not MODEL_NAME.match(item):
-                raise forms.ValidationError(f"“{item[:40]}” is not a model name (letters, digits and . _ : / @ + -).")
+                raise forms.ValidationError(
+                    f"“{item[:40]}” is not a model name (letters, digits and . _ : / @ + -)."
+                )
             if item not in models_:
                 models_.append(item)
         if len(models_) > 200:
@@ -97,32 +145,49 @@ class KeyForm(forms.Form):
             elif not PROFILE_NAME.match(profile):
                 self.add_error("profile", "Use letters, digits, dots, dashes and underscores.")
         elif profile:
-            self.add_error("profile", "Only profile keys have a routing profile; choose the type Profile or leave this empty.")
+            self.add_error(
+                "profile",
+                "Only profile keys have a routing profile; choose the type Profile or leave this empty.",
+            )
         cleaned["profile"] = profile if key_type == KeyType.PROFILE else ""
         return cleaned
 
     def key_settings(self) -> KeySettings:
         data = self.cleaned_data
         return KeySettings(
-            name=data["name"], team=data["team"], user_id=data["user_id"].strip(), type=data["type"],
-            profile=data["profile"], model_scope=data["model_scope"],
-            monthly_spend_cap=data["monthly_spend_cap"], cost_limit=data["cost_limit"],
-            token_limit=data["token_limit"], limit_period=data["limit_period"], rpm_limit=data["rpm_limit"],
+            name=data["name"],
+            team=data["team"],
+            user_id=data["user_id"].strip(),
+            type=data["type"],
+            profile=data["profile"],
+            model_scope=data["model_scope"],
+            monthly_spend_cap=data["monthly_spend_cap"],
+            cost_limit=data["cost_limit"],
+            token_limit=data["token_limit"],
+            limit_period=data["limit_period"],
+            rpm_limit=data["rpm_limit"],
             expires_at=data["expires_at"],
         )
 
 
 class RotateForm(forms.Form):
     grace_hours = forms.IntegerField(
-        label="Keep the old secret working for", min_value=0, max_value=settings.ROTATION_GRACE_MAX_HOURS,
-        initial=0, help_text=f"Hours, 0 to {settings.ROTATION_GRACE_MAX_HOURS}. 0: the old secret stops working at once.",
+        label="Keep the old secret working for",
+        min_value=0,
+        max_value=settings.ROTATION_GRACE_MAX_HOURS,
+        initial=0,
+        help_text=f"Hours, 0 to {settings.ROTATION_GRACE_MAX_HOURS}. 0: the old secret stops working at once.",
     )
 
 
 class BatchForm(forms.Form):
     action = forms.ChoiceField(choices=[(a, a) for a in BatchAction.CHOICES])
-    keys = forms.MultipleChoiceField(choices=(), error_messages={"required": "Select at least one key."})
-    team = forms.ModelChoiceField(queryset=Team.objects.none(), required=False, empty_label="No team")
+    keys = forms.MultipleChoiceField(
+        choices=(), error_messages={"required": "Select at least one key."}
+    )
+    team = forms.ModelChoiceField(
+        queryset=Team.objects.none(), required=False, empty_label="No team"
+    )
 
     def __init__(self, *args, visible_key_ids: list[str], org, **kwargs):
         super().__init__(*args, **kwargs)

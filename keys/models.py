@@ -29,7 +29,9 @@ class Key(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     org = models.ForeignKey(Org, on_delete=models.PROTECT, related_name="keys")
-    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="keys")
+    team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="keys"
+    )
     name = models.CharField(max_length=120)
     user_id = models.CharField("user ID", max_length=200, blank=True)
     type = models.CharField(max_length=16, choices=KeyType.choices, default=KeyType.STANDARD)
@@ -43,15 +45,25 @@ class Key(models.Model):
     grace_until = models.DateTimeField(null=True, blank=True)
 
     status = models.CharField(max_length=16, choices=KeyStatus.choices, default=KeyStatus.ACTIVE)
-    model_scope = models.JSONField(default=list, blank=True, help_text="Empty: every model of the plan.")
-    monthly_spend_cap = models.DecimalField(max_digits=MAX_DIGITS, decimal_places=DECIMAL_PLACES, null=True, blank=True)
-    cost_limit = models.DecimalField(max_digits=MAX_DIGITS, decimal_places=DECIMAL_PLACES, null=True, blank=True)
+    model_scope = models.JSONField(
+        default=list, blank=True, help_text="Empty: every model of the plan."
+    )
+    monthly_spend_cap = models.DecimalField(
+        max_digits=MAX_DIGITS, decimal_places=DECIMAL_PLACES, null=True, blank=True
+    )
+    cost_limit = models.DecimalField(
+        max_digits=MAX_DIGITS, decimal_places=DECIMAL_PLACES, null=True, blank=True
+    )
     token_limit = models.PositiveBigIntegerField(null=True, blank=True)
-    limit_period = models.CharField(max_length=16, choices=LimitPeriod.choices, default=LimitPeriod.MONTHLY)
+    limit_period = models.CharField(
+        max_length=16, choices=LimitPeriod.choices, default=LimitPeriod.MONTHLY
+    )
     rpm_limit = models.PositiveIntegerField("requests per minute", null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
 
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
@@ -61,19 +73,44 @@ class Key(models.Model):
 
     class Meta:
         constraints = [
-            models.CheckConstraint(condition=Q(status__in=["active", "disabled", "deleted"]), name="key_status_stored"),
-            models.CheckConstraint(condition=Q(type="standard", profile="") | Q(type="profile") & ~Q(profile=""), name="key_profile_matches_type"),
-            models.CheckConstraint(condition=Q(monthly_spend_cap__isnull=True) | Q(monthly_spend_cap__gt=0), name="key_monthly_cap_positive"),
-            models.CheckConstraint(condition=Q(cost_limit__isnull=True) | Q(cost_limit__gt=0), name="key_cost_limit_positive"),
+            models.CheckConstraint(
+                condition=Q(status__in=["active", "disabled", "deleted"]), name="key_status_stored"
+            ),
+            models.CheckConstraint(
+                condition=Q(type="standard", profile="") | Q(type="profile") & ~Q(profile=""),
+                name="key_profile_matches_type",
+            ),
+            models.CheckConstraint(
+                condition=Q(monthly_spend_cap__isnull=True) | Q(monthly_spend_cap__gt=0),
+                name="key_monthly_cap_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(cost_limit__isnull=True) | Q(cost_limit__gt=0),
+                name="key_cost_limit_positive",
+            ),
         ]
         indexes = [
             # Keyset pagination of the keys table, one index per sort order (and per filter).
             # "Recently used" (last_used_at DESC NULLS LAST) has its index in migration 0002,
             # on PostgreSQL only: SQLite cannot index NULLS LAST.
-            models.Index(F("org"), F("created_at").desc(), F("id").desc(), name="key_org_created_idx"),
+            models.Index(
+                F("org"), F("created_at").desc(), F("id").desc(), name="key_org_created_idx"
+            ),
             models.Index(F("org"), F("name"), F("id"), name="key_org_name_idx"),
-            models.Index(F("org"), F("team"), F("created_at").desc(), F("id").desc(), name="key_org_team_created_idx"),
-            models.Index(F("org"), F("status"), F("created_at").desc(), F("id").desc(), name="key_org_status_created_idx"),
+            models.Index(
+                F("org"),
+                F("team"),
+                F("created_at").desc(),
+                F("id").desc(),
+                name="key_org_team_created_idx",
+            ),
+            models.Index(
+                F("org"),
+                F("status"),
+                F("created_at").desc(),
+                F("id").desc(),
+                name="key_org_status_created_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -89,7 +126,11 @@ class Key(models.Model):
 
     @property
     def effective_status(self) -> str:
-        if self.status == KeyStatus.ACTIVE and self.expires_at and self.expires_at <= timezone.now():
+        if (
+            self.status == KeyStatus.ACTIVE
+            and self.expires_at
+            and self.expires_at <= timezone.now()
+        ):
             return KeyStatus.EXPIRED
         return self.status
 
@@ -104,14 +145,22 @@ class Key(models.Model):
     @property
     def is_legacy(self) -> bool:
         """A key with no limits at all (CONTRACT.md section 1), shown as such."""
-        return not any([
-            self.model_scope, self.monthly_spend_cap, self.cost_limit, self.token_limit,
-            self.rpm_limit, self.expires_at,
-        ])
+        return not any(
+            [
+                self.model_scope,
+                self.monthly_spend_cap,
+                self.cost_limit,
+                self.token_limit,
+                self.rpm_limit,
+                self.expires_at,
+            ]
+        )
 
     @property
     def in_grace(self) -> bool:
-        return bool(self.grace_secret_hash and self.grace_until and self.grace_until > timezone.now())
+        return bool(
+            self.grace_secret_hash and self.grace_until and self.grace_until > timezone.now()
+        )
 
 
 class SecretShown(models.Model):
@@ -121,3 +170,6 @@ class SecretShown(models.Model):
     nonce = models.CharField(max_length=64, primary_key=True)
     key = models.ForeignKey(Key, on_delete=models.CASCADE, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"secret of key {self.key_id} shown at {self.created_at:%Y-%m-%d %H:%M}"

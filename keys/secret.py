@@ -44,10 +44,10 @@ def is_well_formed(candidate: str, prefix: str | None = None) -> bool:
         return False
     if not candidate.startswith(prefix):
         return False
-    rest = candidate[len(prefix):]
+    rest = candidate[len(prefix) :]
     if any(char not in BASE62 for char in rest):
         return False
-    body, given = candidate[: -CHECKSUM_LENGTH], candidate[-CHECKSUM_LENGTH:]
+    body, given = candidate[:-CHECKSUM_LENGTH], candidate[-CHECKSUM_LENGTH:]
     return hmac.compare_digest(checksum(body), given)
 
 

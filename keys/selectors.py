@@ -58,7 +58,9 @@ def key_for(membership: Membership, key_id) -> Key:
         key_uuid = uuid.UUID(str(key_id))
     except ValueError:
         raise Http404("No such key.") from None
-    key = _keys_in_scope(membership).select_related("team", "created_by").filter(pk=key_uuid).first()
+    key = (
+        _keys_in_scope(membership).select_related("team", "created_by").filter(pk=key_uuid).first()
+    )
     if key is None:
         raise Http404("No such key.")
     return key
@@ -71,7 +73,12 @@ def keys_by_ids(membership: Membership, ids: list[str]) -> list[Key]:
             valid.append(uuid.UUID(str(value)))
         except ValueError:
             continue
-    return list(_keys_in_scope(membership).filter(pk__in=valid).select_related("team").order_by("name", "id"))
+    return list(
+        _keys_in_scope(membership)
+        .filter(pk__in=valid)
+        .select_related("team")
+        .order_by("name", "id")
+    )
 
 
 @dataclass(frozen=True)
@@ -143,7 +150,9 @@ def keys_visible_to(
     keys = _keys_in_scope(membership).select_related("team")
     now = timezone.now()
     if status == "active":
-        keys = keys.filter(status=KeyStatus.ACTIVE).filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        keys = keys.filter(status=KeyStatus.ACTIVE).filter(
+            Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+        )
     elif status == "expired":
         keys = keys.filter(status=KeyStatus.ACTIVE, expires_at__lte=now)
     elif status in ("disabled", "deleted"):
@@ -163,7 +172,9 @@ def keys_visible_to(
         if preview:
             keys = keys.filter(display_prefix__startswith=preview["prefix"], last4=preview["last4"])
         else:
-            keys = keys.filter(Q(name__icontains=search) | Q(display_prefix__startswith=search) | Q(user_id=search))
+            keys = keys.filter(
+                Q(name__icontains=search) | Q(display_prefix__startswith=search) | Q(user_id=search)
+            )
 
     order = SORTS.get(sort) or SORTS[DEFAULT_SORT]
     nulls_last = True
@@ -176,11 +187,17 @@ def keys_visible_to(
         cursor = _decode_cursor(after, order)
 
     if backwards:
-        keys = keys.filter(_after(order, *cursor, descending=not order.descending, nulls_last=not nulls_last))
-        keys = keys.order_by(*_ordering(order, descending=not order.descending, nulls_last=not nulls_last))
+        keys = keys.filter(
+            _after(order, *cursor, descending=not order.descending, nulls_last=not nulls_last)
+        )
+        keys = keys.order_by(
+            *_ordering(order, descending=not order.descending, nulls_last=not nulls_last)
+        )
     else:
         if cursor is not None:
-            keys = keys.filter(_after(order, *cursor, descending=order.descending, nulls_last=nulls_last))
+            keys = keys.filter(
+                _after(order, *cursor, descending=order.descending, nulls_last=nulls_last)
+            )
         keys = keys.order_by(*_ordering(order, descending=order.descending, nulls_last=nulls_last))
 
     rows = list(keys[: page_size + 1])

@@ -17,8 +17,18 @@ from keys.models import Key, KeyStatus, KeyType, SecretShown
 
 # The fields an admin sets on a key; audit events carry their before/after values.
 SETTINGS_FIELDS = (
-    "name", "team", "user_id", "type", "profile", "model_scope", "monthly_spend_cap",
-    "cost_limit", "token_limit", "limit_period", "rpm_limit", "expires_at",
+    "name",
+    "team",
+    "user_id",
+    "type",
+    "profile",
+    "model_scope",
+    "monthly_spend_cap",
+    "cost_limit",
+    "token_limit",
+    "limit_period",
+    "rpm_limit",
+    "expires_at",
 )
 
 
@@ -91,7 +101,9 @@ def _check_team(org: Org, team: Team | None) -> None:
 
 
 @transaction.atomic
-def create_key(*, org: Org, actor: Actor, settings_: KeySettings, nonce: str | None = None) -> tuple[Key, str]:
+def create_key(
+    *, org: Org, actor: Actor, settings_: KeySettings, nonce: str | None = None
+) -> tuple[Key, str]:
     """Creates a key and returns it with its plaintext, which is never stored."""
     if nonce:
         shown = SecretShown.objects.select_related("key").filter(nonce=nonce).first()
@@ -106,15 +118,27 @@ def create_key(*, org: Org, actor: Actor, settings_: KeySettings, nonce: str | N
     plaintext = _new_secret_for(key)
     key.save(force_insert=True)
     _claim_nonce(nonce, key)
-    audit.record(org=org, actor=actor, action="key.created", target=key,
-                 changes={field: {"before": None, "after": value} for field, value in _settings_snapshot(key).items()
-                          if value not in (None, "", [])})
+    audit.record(
+        org=org,
+        actor=actor,
+        action="key.created",
+        target=key,
+        changes={
+            field: {"before": None, "after": value}
+            for field, value in _settings_snapshot(key).items()
+            if value not in (None, "", [])
+        },
+    )
     return key, plaintext
 
 
 def _locked(key: Key) -> Key:
     # Row lock: two admins acting on one key at once are applied one after the other.
-    return Key.objects.select_for_update().select_related("team", "org").get(pk=key.pk, org_id=key.org_id)
+    return (
+        Key.objects.select_for_update()
+        .select_related("team", "org")
+        .get(pk=key.pk, org_id=key.org_id)
+    )
 
 
 @transaction.atomic
@@ -128,7 +152,11 @@ def update_key(*, key: Key, actor: Actor, settings_: KeySettings) -> Key:
         value = getattr(settings_, field)
         setattr(key, field, list(value) if field == "model_scope" else value)
     after = _settings_snapshot(key)
-    changes = {f: {"before": before[f], "after": after[f]} for f in SETTINGS_FIELDS if before[f] != after[f]}
+    changes = {
+        f: {"before": before[f], "after": after[f]}
+        for f in SETTINGS_FIELDS
+        if before[f] != after[f]
+    }
     if not changes:
         return key
     key.updated_at = timezone.now()
@@ -138,14 +166,18 @@ def update_key(*, key: Key, actor: Actor, settings_: KeySettings) -> Key:
 
 
 @transaction.atomic
-def rotate_key(*, key: Key, actor: Actor, grace_hours: int = 0, nonce: str | None = None) -> tuple[Key, str]:
+def rotate_key(
+    *, key: Key, actor: Actor, grace_hours: int = 0, nonce: str | None = None
+) -> tuple[Key, str]:
     """A new secret with the same settings. The old one stops working at once, or when the
     grace period (at most ROTATION_GRACE_MAX_HOURS) ends."""
     key = _locked(key)
     if key.is_deleted:
         raise KeyActionRefused("A deleted key cannot be rotated.")
     if not 0 <= grace_hours <= settings.ROTATION_GRACE_MAX_HOURS:
-        raise KeyActionRefused(f"The grace period is 0 to {settings.ROTATION_GRACE_MAX_HOURS} hours.")
+        raise KeyActionRefused(
+            f"The grace period is 0 to {settings.ROTATION_GRACE_MAX_HOURS} hours."
+        )
     _claim_nonce(nonce, key)
     old_hash, old_preview = key.secret_hash, key.preview
     now = timezone.now()
@@ -157,9 +189,15 @@ def rotate_key(*, key: Key, actor: Actor, grace_hours: int = 0, nonce: str | Non
     key.rotated_at = key.updated_at = now
     key.save()
     audit.record(
-        org=key.org, actor=actor, action="key.rotated", target=key,
+        org=key.org,
+        actor=actor,
+        action="key.rotated",
+        target=key,
         changes={"preview": {"before": old_preview, "after": key.preview}},
-        data={"grace_hours": grace_hours, "old_secret_valid_until": key.grace_until.isoformat() if key.grace_until else None},
+        data={
+            "grace_hours": grace_hours,
+            "old_secret_valid_until": key.grace_until.isoformat() if key.grace_until else None,
+        },
     )
     return key, plaintext
 
@@ -181,8 +219,13 @@ def _set_status(key: Key, actor: Actor, status: str, action: str) -> Key:
         # The old secret of a rotation must not outlive the key.
         key.grace_secret_hash, key.grace_until = None, None
     key.save()
-    audit.record(org=key.org, actor=actor, action=action, target=key,
-                 changes={"status": {"before": before, "after": status}})
+    audit.record(
+        org=key.org,
+        actor=actor,
+        action=action,
+        target=key,
+        changes={"status": {"before": before, "after": status}},
+    )
     return key
 
 
@@ -208,11 +251,18 @@ class BatchAction:
     DELETE = "delete"
     MOVE = "move"
     CHOICES = (DISABLE, ENABLE, DELETE, MOVE)
-    EVENTS = {DISABLE: "keys.disabled", ENABLE: "keys.enabled", DELETE: "keys.deleted", MOVE: "keys.moved"}
+    EVENTS = {
+        DISABLE: "keys.disabled",
+        ENABLE: "keys.enabled",
+        DELETE: "keys.deleted",
+        MOVE: "keys.moved",
+    }
 
 
 @transaction.atomic
-def change_keys(*, org: Org, actor: Actor, key_ids: list, action: str, team: Team | None = None) -> list[Key]:
+def change_keys(
+    *, org: Org, actor: Actor, key_ids: list, action: str, team: Team | None = None
+) -> list[Key]:
     """Disables, enables, deletes or moves the keys named, all or none, with one audit event
     naming them all."""
     if action not in BatchAction.CHOICES:
@@ -222,10 +272,15 @@ def change_keys(*, org: Org, actor: Actor, key_ids: list, action: str, team: Tea
     if action == BatchAction.MOVE:
         _check_team(org, team)
     keys = list(
-        Key.objects.select_for_update().filter(org=org, pk__in=key_ids).exclude(status=KeyStatus.DELETED).order_by("name", "id")
+        Key.objects.select_for_update()
+        .filter(org=org, pk__in=key_ids)
+        .exclude(status=KeyStatus.DELETED)
+        .order_by("name", "id")
     )
     if len(keys) != len(set(map(str, key_ids))):
-        raise KeyActionRefused("Some of the selected keys no longer exist or are deleted; nothing was changed.")
+        raise KeyActionRefused(
+            "Some of the selected keys no longer exist or are deleted; nothing was changed."
+        )
     now = timezone.now()
     named = []
     for key in keys:
@@ -235,8 +290,11 @@ def change_keys(*, org: Org, actor: Actor, key_ids: list, action: str, team: Tea
             key.team = team
         else:
             entry["before"] = key.status
-            key.status = {BatchAction.DISABLE: KeyStatus.DISABLED, BatchAction.ENABLE: KeyStatus.ACTIVE,
-                          BatchAction.DELETE: KeyStatus.DELETED}[action]
+            key.status = {
+                BatchAction.DISABLE: KeyStatus.DISABLED,
+                BatchAction.ENABLE: KeyStatus.ACTIVE,
+                BatchAction.DELETE: KeyStatus.DELETED,
+            }[action]
             if action == BatchAction.DISABLE and entry["before"] != KeyStatus.DISABLED:
                 key.disabled_at = now
             if action == BatchAction.DELETE:
@@ -244,7 +302,18 @@ def change_keys(*, org: Org, actor: Actor, key_ids: list, action: str, team: Tea
                 key.grace_secret_hash, key.grace_until = None, None
         key.updated_at = now
         named.append(entry)
-    Key.objects.bulk_update(keys, ["team", "status", "disabled_at", "deleted_at", "grace_secret_hash", "grace_until", "updated_at"])
+    Key.objects.bulk_update(
+        keys,
+        [
+            "team",
+            "status",
+            "disabled_at",
+            "deleted_at",
+            "grace_secret_hash",
+            "grace_until",
+            "updated_at",
+        ],
+    )
     data = {"named_keys": named, "count": len(named)}
     if action == BatchAction.MOVE:
         data["team"] = team.name if team else None

@@ -18,7 +18,9 @@ from keys.services import AlreadyShown, BatchAction, KeyActionRefused
 def _show_once(request: HttpRequest, key: Key, plaintext: str, *, rotated: bool) -> HttpResponse:
     # The plaintext lives only in this response: never in a URL, the session, a cache or a log
     # (CONTRACT.md section 1). no-store keeps it out of the browser's cache and history.
-    response = render(request, "keys/show_once.html", {"key": key, "plaintext": plaintext, "rotated": rotated})
+    response = render(
+        request, "keys/show_once.html", {"key": key, "plaintext": plaintext, "rotated": rotated}
+    )
     add_never_cache_headers(response)
     response["Cache-Control"] = "no-store, no-cache, must-revalidate, private, max-age=0"
     response["Pragma"] = "no-cache"
@@ -26,8 +28,11 @@ def _show_once(request: HttpRequest, key: Key, plaintext: str, *, rotated: bool)
 
 
 def _already_shown(request: HttpRequest, key: Key) -> HttpResponse:
-    messages.warning(request, "That key was already shown once and cannot be shown again. "
-                              "If it was lost, rotate the key to get a new one.")
+    messages.warning(
+        request,
+        "That key was already shown once and cannot be shown again. "
+        "If it was lost, rotate the key to get a new one.",
+    )
     return redirect("keys:detail", key_id=key.pk)
 
 
@@ -35,15 +40,24 @@ def _list_params(request: HttpRequest) -> dict:
     return {
         "search": request.GET.get("q", "")[:200],
         "team": request.GET.get("team", ""),
-        "status": request.GET.get("status", "") if request.GET.get("status", "") in selectors.STATUS_FILTERS else "",
-        "sort": request.GET.get("sort", selectors.DEFAULT_SORT) if request.GET.get("sort") in selectors.SORTS else selectors.DEFAULT_SORT,
+        "status": request.GET.get("status", "")
+        if request.GET.get("status", "") in selectors.STATUS_FILTERS
+        else "",
+        "sort": request.GET.get("sort", selectors.DEFAULT_SORT)
+        if request.GET.get("sort") in selectors.SORTS
+        else selectors.DEFAULT_SORT,
     }
 
 
 def _page_link(params: dict, **cursor) -> str:
     query = QueryDict(mutable=True)
-    for name, value in {"q": params["search"], "team": params["team"], "status": params["status"],
-                        "sort": params["sort"] if params["sort"] != selectors.DEFAULT_SORT else "", **cursor}.items():
+    for name, value in {
+        "q": params["search"],
+        "team": params["team"],
+        "status": params["status"],
+        "sort": params["sort"] if params["sort"] != selectors.DEFAULT_SORT else "",
+        **cursor,
+    }.items():
         if value:
             query[name] = value
     return "?" + query.urlencode() if query else "?"
@@ -53,7 +67,10 @@ def _page_link(params: dict, **cursor) -> str:
 def key_list(request: HttpRequest) -> HttpResponse:
     params = _list_params(request)
     page = selectors.keys_visible_to(
-        request.membership, **params, after=request.GET.get("after", ""), before=request.GET.get("before", ""),
+        request.membership,
+        **params,
+        after=request.GET.get("after", ""),
+        before=request.GET.get("before", ""),
     )
     context = {
         "page": page,
@@ -65,7 +82,11 @@ def key_list(request: HttpRequest) -> HttpResponse:
         "prev_link": _page_link(params, before=page.prev_cursor) if page.prev_cursor else None,
         "batch_actions": BatchAction.CHOICES,
     }
-    template = "keys/_table.html" if request.htmx and request.htmx.target == "keys-table" else "keys/list.html"
+    template = (
+        "keys/_table.html"
+        if request.htmx and request.htmx.target == "keys-table"
+        else "keys/list.html"
+    )
     return render(request, template, context)
 
 
@@ -78,7 +99,9 @@ def key_new(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             try:
                 key, plaintext = services.create_key(
-                    org=org, actor=Actor.from_request(request), settings_=form.key_settings(),
+                    org=org,
+                    actor=Actor.from_request(request),
+                    settings_=form.key_settings(),
                     nonce=request.POST.get("nonce", "")[:64] or None,
                 )
             except AlreadyShown as shown:
@@ -92,7 +115,9 @@ def key_new(request: HttpRequest) -> HttpResponse:
 @membership_required
 def key_detail(request: HttpRequest, key_id) -> HttpResponse:
     key = selectors.key_for(request.membership, key_id)
-    return render(request, "keys/detail.html", {"key": key, "trail": selectors.key_audit_trail(key)})
+    return render(
+        request, "keys/detail.html", {"key": key, "trail": selectors.key_audit_trail(key)}
+    )
 
 
 @role_required("admin")
@@ -104,7 +129,9 @@ def key_edit(request: HttpRequest, key_id) -> HttpResponse:
         return redirect("keys:detail", key_id=key.pk)
     form = KeyForm(request.POST or None, org=request.membership.org, key=key)
     if request.method == "POST" and form.is_valid():
-        services.update_key(key=key, actor=Actor.from_request(request), settings_=form.key_settings())
+        services.update_key(
+            key=key, actor=Actor.from_request(request), settings_=form.key_settings()
+        )
         messages.success(request, f"Saved the settings of {key.name}.")
         return redirect("keys:detail", key_id=key.pk)
     return render(request, "keys/edit.html", {"key": key, "form": form})
@@ -118,7 +145,9 @@ def key_rotate(request: HttpRequest, key_id) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             key, plaintext = services.rotate_key(
-                key=key, actor=Actor.from_request(request), grace_hours=form.cleaned_data["grace_hours"],
+                key=key,
+                actor=Actor.from_request(request),
+                grace_hours=form.cleaned_data["grace_hours"],
                 nonce=request.POST.get("nonce", "")[:64] or None,
             )
         except AlreadyShown as shown:
@@ -127,7 +156,11 @@ def key_rotate(request: HttpRequest, key_id) -> HttpResponse:
             messages.error(request, str(refused))
             return redirect("keys:detail", key_id=key.pk)
         return _show_once(request, key, plaintext, rotated=True)
-    return render(request, "keys/confirm_rotate.html", {"key": key, "form": form, "nonce": py_secrets.token_urlsafe(24)})
+    return render(
+        request,
+        "keys/confirm_rotate.html",
+        {"key": key, "form": form, "nonce": py_secrets.token_urlsafe(24)},
+    )
 
 
 STATUS_ACTIONS = {
@@ -152,13 +185,19 @@ def key_status_action(request: HttpRequest, key_id, action: str) -> HttpResponse
             messages.success(request, f"{key.name} is {done}.")
         if request.htmx and request.POST.get("from") == "row":
             key = selectors.key_for(request.membership, key.pk)
-            response = render(request, "keys/_row.html", {"key": key, "can_change": True, "oob_messages": True})
+            response = render(
+                request, "keys/_row.html", {"key": key, "can_change": True, "oob_messages": True}
+            )
             return response
         if action == "delete":
             return redirect("keys:list")
         return redirect("keys:detail", key_id=key.pk)
     template = "keys/_confirm_dialog.html" if request.htmx else "keys/confirm_status.html"
-    return render(request, template, {"key": key, "action": action, "verb": verb, "from_row": request.GET.get("from") == "row"})
+    return render(
+        request,
+        template,
+        {"key": key, "action": action, "verb": verb, "from_row": request.GET.get("from") == "row"},
+    )
 
 
 @role_required("admin")
@@ -168,7 +207,9 @@ def key_batch(request: HttpRequest) -> HttpResponse:
     with `confirmed`, does it, for all of them or none."""
     membership = request.membership
     selected = selectors.keys_by_ids(membership, request.POST.getlist("keys"))
-    form = BatchForm(request.POST, visible_key_ids=[str(k.pk) for k in selected], org=membership.org)
+    form = BatchForm(
+        request.POST, visible_key_ids=[str(k.pk) for k in selected], org=membership.org
+    )
     if not form.is_valid():
         for errors in form.errors.values():
             for error in errors:
@@ -176,17 +217,32 @@ def key_batch(request: HttpRequest) -> HttpResponse:
         return redirect(reverse("keys:list") + request.POST.get("return_query", ""))
     action, team = form.cleaned_data["action"], form.cleaned_data["team"]
     if request.POST.get("confirmed") != "yes":
-        return render(request, "keys/confirm_batch.html", {"keys": selected, "action": action, "team": team,
-                                                           "teams": selectors.teams_visible_to(membership)})
+        return render(
+            request,
+            "keys/confirm_batch.html",
+            {
+                "keys": selected,
+                "action": action,
+                "team": team,
+                "teams": selectors.teams_visible_to(membership),
+            },
+        )
     try:
-        changed = services.change_keys(org=membership.org, actor=Actor.from_request(request),
-                                       key_ids=[k.pk for k in selected], action=action, team=team)
+        changed = services.change_keys(
+            org=membership.org,
+            actor=Actor.from_request(request),
+            key_ids=[k.pk for k in selected],
+            action=action,
+            team=team,
+        )
     except KeyActionRefused as refused:
         messages.error(request, str(refused))
     else:
-        verb = {"disable": "Disabled", "enable": "Enabled", "delete": "Deleted", "move": "Moved"}[action]
+        verb = {"disable": "Disabled", "enable": "Enabled", "delete": "Deleted", "move": "Moved"}[
+            action
+        ]
         target = f" to {team.name if team else 'no team'}" if action == BatchAction.MOVE else ""
-        messages.success(request, f"{verb} {len(changed)} key{'s' if len(changed) != 1 else ''}{target}.")
+        messages.success(
+            request, f"{verb} {len(changed)} key{'s' if len(changed) != 1 else ''}{target}."
+        )
     return redirect("keys:list")
-
-

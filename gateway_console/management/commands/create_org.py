@@ -16,7 +16,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("name")
         parser.add_argument("--owner", required=True, help="The owner's email address.")
-        parser.add_argument("--timezone", default="UTC", help="Time zone in which quota periods are aligned.")
+        parser.add_argument(
+            "--timezone", default="UTC", help="Time zone in which quota periods are aligned."
+        )
 
     def handle(self, *args, name: str, owner: str, timezone: str, **options):
         password = None
@@ -26,14 +28,23 @@ class Command(BaseCommand):
                 try:
                     password = getpass.getpass(f"Password for {owner}: ")
                 except (EOFError, KeyboardInterrupt):
-                    raise CommandError("No password: set CONSOLE_OWNER_PASSWORD or type one.") from None
+                    raise CommandError(
+                        "No password: set CONSOLE_OWNER_PASSWORD or type one."
+                    ) from None
             try:
                 validate_password(password, User(email=owner))
             except ValidationError as invalid:
                 raise CommandError(" ".join(invalid.messages)) from None
         try:
-            org, user = create_org(name=name, owner_email=owner, owner_password=password,
-                                   actor=Actor.system("create_org command"), timezone=timezone)
+            org, user = create_org(
+                name=name,
+                owner_email=owner,
+                owner_password=password,
+                actor=Actor.system("create_org command"),
+                timezone=timezone,
+            )
         except OrgActionRefused as refused:
             raise CommandError(str(refused)) from None
-        self.stdout.write(self.style.SUCCESS(f"Created {org.name} (slug {org.slug}) with owner {user.email}."))
+        self.stdout.write(
+            self.style.SUCCESS(f"Created {org.name} (slug {org.slug}) with owner {user.email}.")
+        )

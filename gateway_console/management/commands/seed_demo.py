@@ -12,37 +12,69 @@ from keys import services as key_services
 from keys.models import Key, KeyType
 
 DEMO_SLUG = "acme"
-DEMO_PASSWORD = "demo-password-2026"  # noqa: S105 (printed on purpose: the demo sign-in)
+DEMO_PASSWORD = "demo-password-2026"
 OWNER = "owner@acme.example"
-PEOPLE = [("admin@acme.example", Role.ADMIN, []), ("member@acme.example", Role.MEMBER, ["Search"]),
-          ("auditor@acme.example", Role.AUDITOR, [])]
+PEOPLE = [
+    ("admin@acme.example", Role.ADMIN, []),
+    ("member@acme.example", Role.MEMBER, ["Search"]),
+    ("auditor@acme.example", Role.AUDITOR, []),
+]
 TEAMS = ["Platform", "Search", "Support"]
-APPS = ["billing", "search-api", "chat-widget", "support-bot", "indexer", "reports", "eval-runner",
-        "summariser", "translator", "ingest", "notebook", "mobile-app"]
+APPS = [
+    "billing",
+    "search-api",
+    "chat-widget",
+    "support-bot",
+    "indexer",
+    "reports",
+    "eval-runner",
+    "summariser",
+    "translator",
+    "ingest",
+    "notebook",
+    "mobile-app",
+]
 
 
 class Command(BaseCommand):
     help = "Creates the demo org with people, teams and keys. Running it again adds nothing twice."
 
     def add_arguments(self, parser):
-        parser.add_argument("--keys", type=int, default=len(APPS), help="How many keys the demo org should have.")
+        parser.add_argument(
+            "--keys", type=int, default=len(APPS), help="How many keys the demo org should have."
+        )
 
     def handle(self, *args, keys: int, **options):
         system = Actor.system("seed_demo")
         org = Org.objects.filter(slug=DEMO_SLUG).first()
         if org is None:
-            org, _ = create_org(name="Acme AI", owner_email=OWNER, owner_password=DEMO_PASSWORD, actor=system,
-                                timezone="Europe/Berlin")
+            org, _ = create_org(
+                name="Acme AI",
+                owner_email=OWNER,
+                owner_password=DEMO_PASSWORD,
+                actor=system,
+                timezone="Europe/Berlin",
+            )
             if org.slug != DEMO_SLUG:
                 Org.objects.filter(pk=org.pk).update(slug=DEMO_SLUG)
                 org.refresh_from_db()
         teams = {}
         for name in TEAMS:
-            teams[name] = Team.objects.filter(org=org, name=name).first() or create_team(org=org, actor=system, name=name)
+            teams[name] = Team.objects.filter(org=org, name=name).first() or create_team(
+                org=org, actor=system, name=name
+            )
         for email, role, team_names in PEOPLE:
             if not Membership.objects.filter(org=org, user__email=email).exists():
-                add_member(org=org, actor=system, email=email, role=role, teams=[teams[t] for t in team_names],
-                           password=DEMO_PASSWORD if not User.objects.filter(email=email).exists() else None)
+                add_member(
+                    org=org,
+                    actor=system,
+                    email=email,
+                    role=role,
+                    teams=[teams[t] for t in team_names],
+                    password=DEMO_PASSWORD
+                    if not User.objects.filter(email=email).exists()
+                    else None,
+                )
         self._seed_keys(org, teams, keys, system)
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
         self.stdout.write(f"  Sign in as {OWNER} (owner), admin@, member@ or auditor@acme.example")
@@ -56,7 +88,9 @@ class Command(BaseCommand):
             app = APPS[i % len(APPS)]
             name = f"{app}-prod" if i < len(APPS) else f"{app}-{i}"
             settings_ = key_services.KeySettings(
-                name=name, team=team_cycle[i % 4], user_id=f"svc-{app}" if i % 3 else "",
+                name=name,
+                team=team_cycle[i % 4],
+                user_id=f"svc-{app}" if i % 3 else "",
                 type=KeyType.PROFILE if i % 5 == 4 else KeyType.STANDARD,
                 profile="fast-and-cheap" if i % 5 == 4 else "",
                 model_scope=("gpt-4o-mini", "claude-3-5-haiku") if i % 2 else (),
@@ -76,6 +110,8 @@ class Command(BaseCommand):
                 if i == 10:
                     key_services.delete_key(key=key, actor=system)
                 if i % 9 == 8:
-                    Key.objects.filter(pk=key.pk).update(last_used_at=now - timedelta(minutes=5 + i))
+                    Key.objects.filter(pk=key.pk).update(
+                        last_used_at=now - timedelta(minutes=5 + i)
+                    )
                 elif i % 2:
                     Key.objects.filter(pk=key.pk).update(last_used_at=now - timedelta(hours=i))

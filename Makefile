@@ -1,0 +1,37 @@
+# The two commands of README.md: `make run` and `make test`. Both install what they need.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell sha256sum requirements.lock | cut -c1-12)
+
+.PHONY: run test lint format install browser clean
+
+$(STAMP): requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --require-virtualenv -r requirements.lock
+	rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP)
+
+## Start the console on the embedded default (SQLite, no Redis) with demo data.
+run: $(STAMP)
+	bin/run-console
+
+## The whole suite on PostgreSQL and Redis, browser tests included, then a smoke run on SQLite.
+test: $(STAMP)
+	bin/test
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+browser:
+	bin/install-chromium
+
+clean:
+	rm -rf var tests/browser/screenshots
