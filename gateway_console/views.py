@@ -1,3 +1,5 @@
+import uuid
+
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse
@@ -34,10 +36,12 @@ def no_org(request: HttpRequest) -> HttpResponse:
 @require_POST
 @membership_required
 def switch_org(request: HttpRequest) -> HttpResponse:
+    try:
+        org_id = uuid.UUID(request.POST.get("org", ""))
+    except ValueError:
+        org_id = None  # a malformed id matches no membership, like an org one is not in
     membership = (
-        Membership.objects.filter(user=request.user, org_id=request.POST.get("org"))
-        .select_related("org")
-        .first()
+        Membership.objects.filter(user=request.user, org_id=org_id).select_related("org").first()
     )
     if membership is None:
         messages.error(request, "You are not a member of that organisation.")

@@ -129,8 +129,11 @@ class KeyForm(forms.Form):
         value = self.cleaned_data.get("expires_at")
         if value is None:
             return None
-        # The browser sends a wall-clock time; it means the org's time zone.
-        value = value.replace(tzinfo=self.tz) if timezone.is_naive(value) else value
+        # The browser sends a wall-clock time; it means the org's time zone. DateTimeField has
+        # already made it aware in the current time zone (UTC): keep the wall clock, swap the zone.
+        if timezone.is_aware(value):
+            value = timezone.make_naive(value)
+        value = value.replace(tzinfo=self.tz)
         unchanged = self.key is not None and self.key.expires_at == value
         if not unchanged and value <= timezone.now():
             raise forms.ValidationError("Choose a time in the future.")
@@ -172,7 +175,7 @@ class KeyForm(forms.Form):
 
 class RotateForm(forms.Form):
     grace_hours = forms.IntegerField(
-        label="Keep the old secret working for",
+        label="Keep the old secret working for (hours)",
         min_value=0,
         max_value=settings.ROTATION_GRACE_MAX_HOURS,
         initial=0,

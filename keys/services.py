@@ -1,7 +1,7 @@
 """Every change to keys. Each service is one transaction that records exactly one audit event."""
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -10,6 +10,7 @@ from django.utils import timezone
 
 import audit
 from audit import Actor
+from billing.money import to_money
 from billing.periods import LimitPeriod
 from gateway_console.models import Org, Team
 from keys import secret
@@ -64,9 +65,12 @@ def _audit_value(field: str, value):
     if field == "team":
         return value.name if value is not None else None
     if isinstance(value, Decimal):
-        return str(value)
+        # Quantized as stored: "100" typed over a stored 100.000000 is not a change.
+        return str(to_money(value))
     if isinstance(value, datetime):
-        return value.isoformat()
+        # In UTC, so that the same instant read back from the database (UTC) and from a form
+        # (the org's time zone) compares equal and an unchanged expiry is not a change.
+        return value.astimezone(UTC).isoformat()
     if isinstance(value, tuple):
         return list(value)
     return value
@@ -133,9 +137,10 @@ def create_key(
 
 
 def _locked(key: Key) -> Key:
-    # Row lock: two admins acting on one key at once are applied one after the other.
+    # Row lock: two admins acting on one key at once are applied one after the other. Only the
+    # key's row: PostgreSQL cannot lock the nullable side of the outer join to its team.
     return (
-        Key.objects.select_for_update()
+        Key.objects.select_for_update(of=("self",))
         .select_related("team", "org")
         .get(pk=key.pk, org_id=key.org_id)
     )

@@ -1,5 +1,6 @@
 // The few things that need JavaScript: the copy button, the confirmation dialog that htmx
 // fills, and the batch bar's selection count. Every page works without it.
+document.documentElement.classList.add("js");
 (function () {
   "use strict";
 

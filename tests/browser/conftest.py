@@ -43,8 +43,11 @@ def page(browser: Browser, live_server) -> Iterator[Page]:
     context.grant_permissions(["clipboard-read", "clipboard-write"])
     context.set_default_timeout(10_000)
     page = context.new_page()
+    uncaught: list[Exception] = []
+    page.on("pageerror", lambda error: uncaught.append(error))
     yield page
     context.close()
+    assert not uncaught, f"JavaScript errors on the pages: {uncaught}"
 
 
 @pytest.fixture

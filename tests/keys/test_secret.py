@@ -1,9 +1,11 @@
 import hashlib
 import hmac
+import zlib
 
 import pytest
 
 from keys import secret
+from keys.models import Key
 from keys.secret import BASE62
 
 PREFIX = "sk-gw-"
@@ -27,8 +29,6 @@ def test_new_secret_is_prefix_plus_40_random_plus_6_checksum_characters():
 
 
 def test_checksum_is_crc32_of_everything_before_it_in_base62():
-    import zlib
-
     key = secret.new_secret()
     body, check = key[:-6], key[-6:]
     value = 0
@@ -121,8 +121,6 @@ def test_secret_hash_changes_with_the_pepper(settings):
 
 
 def test_preview_is_first_12_characters_ellipsis_and_last_4(org):
-    from keys.models import Key
-
     key = secret.new_secret()
     row = Key(org=org, name="k", display_prefix=secret.display_prefix(key), last4=secret.last4(key))
 

@@ -1,0 +1,71 @@
+"""The production settings pass Django's deployment checks, and refuse to start without their
+secrets."""
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BASE_DIR = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def production_env(tmp_path) -> dict[str, str]:
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in {"DATABASE_URL", "REDIS_URL", "SECRET_KEY", "KEY_PEPPER", "DEBUG"}
+        and not name.startswith(("ALLOWED_HOSTS", "SECURE_", "DJANGO_"))
+    }
+    env.update(
+        DJANGO_SETTINGS_MODULE="gateway_console.settings",
+        DEBUG="0",
+        SECRET_KEY=secrets.token_urlsafe(48),
+        KEY_PEPPER=secrets.token_urlsafe(32),
+        ALLOWED_HOSTS="console.example.com",
+        CONSOLE_VAR_DIR=str(tmp_path),
+    )
+    assert len(env["SECRET_KEY"]) == 64
+    return env
+
+
+def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_check_deploy_finds_nothing_to_warn_about(production_env):
+    result = _run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], production_env)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues (0 silenced)." in result.stdout
+    assert "WARNING" not in result.stdout + result.stderr
+
+
+def test_settings_refuse_to_load_without_a_secret_key(production_env):
+    del production_env["SECRET_KEY"]
+
+    result = _run(["-c", "import gateway_console.settings"], production_env)
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert "Set the SECRET_KEY environment variable" in result.stderr
+
+
+def test_settings_refuse_to_load_without_a_key_pepper(production_env):
+    del production_env["KEY_PEPPER"]
+
+    result = _run(["-c", "import gateway_console.settings"], production_env)
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert "Set the KEY_PEPPER environment variable" in result.stderr

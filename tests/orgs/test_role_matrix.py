@@ -1,0 +1,171 @@
+"""Who may do what (PRODUCT.md, "Who uses it"): every role against every page and action.
+
+Owners and admins change things; members and auditors only read (members: their own teams'
+keys; auditors: the whole org, the audit log above all); a visitor who is not signed in is sent
+to sign in; an admin of another org gets a 404 for anything of this org, never a 403.
+"""
+
+from dataclasses import dataclass
+
+import pytest
+from django.forms.models import model_to_dict
+from django.test import Client
+from django.urls import reverse
+
+from audit.models import AuditEvent
+from gateway_console.models import Team
+from keys.models import Key
+from tests.factories import make_key
+
+pytestmark = pytest.mark.django_db
+
+ROLES = ("owner", "admin", "member", "auditor", "anonymous", "other_org_admin")
+CHANGERS = {"owner", "admin"}
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    path: str  # "{key}" stands for the id of a key of this org (of the member's own team)
+    data: dict | None = None
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+CREATE_KEY = {"name": "new-key", "type": "standard", "limit_period": "monthly"}
+EDIT_KEY = {"name": "billing-renamed", "type": "standard", "limit_period": "monthly"}
+BATCH = {"action": "disable", "keys": "{key}", "confirmed": "yes"}
+
+# fmt: off
+#                                                  owner admin member auditor anon other-org-admin
+MATRIX = [
+    (Call("GET", "/keys/"),                           200,  200,  200,   200,   302,  200),
+    (Call("GET", "/keys/new/"),                       200,  200,  403,   403,   302,  200),
+    (Call("GET", "/keys/{key}/"),                     200,  200,  200,   200,   302,  404),
+    (Call("GET", "/keys/{key}/edit/"),                200,  200,  403,   403,   302,  404),
+    (Call("GET", "/keys/{key}/rotate/"),              200,  200,  403,   403,   302,  404),
+    (Call("GET", "/keys/{key}/disable/"),             200,  200,  403,   403,   302,  404),
+    (Call("GET", "/keys/{key}/enable/"),              200,  200,  403,   403,   302,  404),
+    (Call("GET", "/keys/{key}/delete/"),              200,  200,  403,   403,   302,  404),
+    (Call("GET", "/teams/"),                          200,  200,  200,   200,   302,  200),
+    (Call("GET", "/teams/new/"),                      200,  200,  403,   403,   302,  200),
+    (Call("GET", "/members/"),                        200,  200,  403,   200,   302,  200),
+    (Call("GET", "/audit/"),                          200,  200,  403,   200,   302,  200),
+    (Call("POST", "/keys/new/", CREATE_KEY),          200,  200,  403,   403,   302,  200),
+    (Call("POST", "/keys/{key}/edit/", EDIT_KEY),     302,  302,  403,   403,   302,  404),
+    (Call("POST", "/keys/{key}/rotate/", {"grace_hours": "0"}),
+                                                      200,  200,  403,   403,   302,  404),
+    (Call("POST", "/keys/{key}/disable/", {}),        302,  302,  403,   403,   302,  404),
+    (Call("POST", "/keys/{key}/delete/", {}),         302,  302,  403,   403,   302,  404),
+    # Another org's admin may batch-change keys, but only their own: ours are not even offered.
+    (Call("POST", "/keys/batch/", BATCH),             302,  302,  403,   403,   302,  302),
+    (Call("POST", "/teams/new/", {"name": "Research"}),
+                                                      302,  302,  403,   403,   302,  302),
+]
+# fmt: on
+
+CASES = [
+    pytest.param(call, role, expected, id=f"{role}-{call}")
+    for call, *statuses in MATRIX
+    for role, expected in zip(ROLES, statuses, strict=True)
+]
+
+
+def _client(request, role: str) -> Client:
+    return Client() if role == "anonymous" else request.getfixturevalue(f"{role}_client")
+
+
+def _state_of(org, key) -> dict:
+    return {
+        "key": model_to_dict(Key.objects.get(pk=key.pk)),
+        "keys": Key.objects.filter(org=org).count(),
+        "teams": Team.objects.filter(org=org).count(),
+        "events": AuditEvent.objects.filter(org=org).count(),
+    }
+
+
+@pytest.mark.parametrize(("call", "role", "expected"), CASES)
+def test_role_matrix(request, call, role, expected, org, team, key):
+    client = _client(request, role)
+    path = call.path.format(key=key.pk)
+    data = {k: v.format(key=key.pk) for k, v in (call.data or {}).items()}
+    if "team" not in data and call.path.endswith("/edit/"):
+        data["team"] = str(team.pk)
+    before = _state_of(org, key)
+
+    response = client.get(path) if call.method == "GET" else client.post(path, data)
+
+    assert response.status_code == expected, f"{role} {call}: {response.status_code}"
+    if role == "anonymous":
+        assert response.url == f"{reverse('sign-in')}?next={path}"
+    if role == "other_org_admin":
+        assert str(key.pk) not in response.content.decode()
+        assert key.preview not in response.content.decode()
+    after = _state_of(org, key)
+    if call.method == "POST" and role in CHANGERS:
+        # The action happened, with its one audit event.
+        assert after != before
+        assert after["events"] == before["events"] + 1
+    else:
+        assert after == before
+
+
+def test_matrix_covers_every_page_of_the_console():
+    paths = {call.path for call, *_ in MATRIX}
+
+    assert {
+        "/keys/",
+        "/keys/new/",
+        "/keys/{key}/",
+        "/keys/{key}/edit/",
+        "/keys/{key}/rotate/",
+        "/keys/{key}/disable/",
+        "/keys/{key}/enable/",
+        "/keys/{key}/delete/",
+        "/keys/batch/",
+        "/teams/",
+        "/teams/new/",
+        "/members/",
+        "/audit/",
+    } <= paths
+
+
+@pytest.fixture
+def other_teams_key(org, other_team):
+    return make_key(org, name="platform-prod", team=other_team)[0]
+
+
+@pytest.mark.parametrize("suffix", ["", "edit/", "rotate/", "disable/", "enable/", "delete/"])
+def test_member_gets_404_for_other_teams_key(member_client, other_teams_key, suffix):
+    response = member_client.get(f"/keys/{other_teams_key.pk}/{suffix}")
+
+    # The page of another team's key does not exist for a member; the actions are forbidden
+    # to members whatever the key, so they reveal nothing either.
+    assert response.status_code == (404 if suffix == "" else 403)
+
+
+def test_member_lists_only_their_own_teams_keys(member_client, key, other_teams_key):
+    response = member_client.get("/keys/")
+
+    html = response.content.decode()
+    assert key.preview in html
+    assert other_teams_key.name not in html
+    assert other_teams_key.preview not in html
+
+
+def test_auditor_sees_keys_of_every_team(auditor_client, key, other_teams_key):
+    assert auditor_client.get(f"/keys/{other_teams_key.pk}/").status_code == 200
+    html = auditor_client.get("/keys/").content.decode()
+    assert key.preview in html
+    assert other_teams_key.preview in html
+
+
+def test_member_cannot_batch_change_another_teams_key(member_client, other_teams_key):
+    response = member_client.post(
+        "/keys/batch/", {"action": "delete", "keys": str(other_teams_key.pk), "confirmed": "yes"}
+    )
+
+    assert response.status_code == 403
+    other_teams_key.refresh_from_db()
+    assert other_teams_key.status == "active"
