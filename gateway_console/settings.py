@@ -49,6 +49,12 @@ KEY_PEPPER = required_secret("KEY_PEPPER", "dev-only-key-pepper-do-not-use-in-pr
 KEY_PREFIX = os.environ.get("KEY_PREFIX", "sk-gw-")
 # Longest grace period an admin may give the old secret when rotating a key.
 ROTATION_GRACE_MAX_HOURS = 24
+# The gateway proves itself with X-Gateway-Token: one of these (comma-separated, for rotation).
+GATEWAY_TOKENS = env_list("GATEWAY_TOKENS", "dev-gateway-token" if DEBUG else "")
+# An authorize hold that no usage event settles is released after this many seconds.
+HOLD_TTL = int(os.environ.get("HOLD_TTL", "600"))
+# last_used_at is precise to this many seconds: at most one write per key per interval.
+LAST_USED_PRECISION = 60
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else "")
 if DEBUG:
@@ -106,8 +112,9 @@ TEMPLATES = [
 ]
 
 DATABASES = {
-    "default": dj_database_url.config(
-        default=f"sqlite:///{VAR_DIR / 'console.sqlite3'}",
+    # An empty DATABASE_URL means the same as none: the embedded default.
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'console.sqlite3'}",
         conn_max_age=int(os.environ.get("CONN_MAX_AGE", "60")),
         conn_health_checks=True,
     )
