@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha256sum requirements.lock | cut -c1-12)
 
-.PHONY: run test lint format install browser clean
+.PHONY: run test bench lint format install browser clean
 
 $(STAMP): requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,11 @@ run: $(STAMP)
 ## The whole suite on PostgreSQL and Redis, browser tests included, then a smoke run on SQLite.
 test: $(STAMP)
 	bin/test
+
+## Speed figures on PostgreSQL and Redis (gunicorn, DEBUG off): bench/results.json and a table.
+bench: $(STAMP)
+	bin/install-bench-tools
+	$(BIN)/python bench/run.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

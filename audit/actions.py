@@ -14,6 +14,11 @@ ACTIONS: dict[str, str] = {
     "keys.enabled": "enabled keys",
     "keys.deleted": "deleted keys",
     "keys.moved": "moved keys to a team",
+    "team.updated": "changed a team's limits",
+    "admin_token.created": "created an admin token",
+    "admin_token.revoked": "revoked an admin token",
+    "wallet.topped_up": "topped up the wallet",
+    "wallet.adjusted": "adjusted the wallet",
 }
 
 

@@ -1,3 +1,6 @@
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
 from django.db import models
 
 
@@ -9,3 +12,36 @@ class LimitPeriod(models.TextChoices):
     MONTHLY = "monthly", "Monthly"
     YEARLY = "yearly", "Yearly"
     NEVER = "never", "Never (one period forever)"
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def period_bounds(period: str, at: datetime, tz_name: str) -> tuple[datetime, datetime | None]:
+    """The period that contains `at`, aligned to midnight in the org's time zone, in UTC.
+
+    Boundaries are built as wall-clock times in the zone (never by adding hours), so a day of a
+    DST change is 23 or 25 hours long and a month starts at local midnight on its 1st.
+    `never` is one period from the epoch, without end."""
+    if period == LimitPeriod.NEVER:
+        return EPOCH, None
+    tz = ZoneInfo(tz_name)
+    local = at.astimezone(tz)
+    day = local.date()
+    if period == LimitPeriod.DAILY:
+        start, end = day, day + timedelta(days=1)
+    elif period == LimitPeriod.WEEKLY:
+        start = day - timedelta(days=day.weekday())
+        end = start + timedelta(days=7)
+    elif period == LimitPeriod.MONTHLY:
+        start = day.replace(day=1)
+        end = date(start.year + (start.month == 12), start.month % 12 + 1, 1)
+    elif period == LimitPeriod.YEARLY:
+        start, end = date(day.year, 1, 1), date(day.year + 1, 1, 1)
+    else:
+        raise ValueError(f"unknown period {period!r}")
+    return _midnight(start, tz), _midnight(end, tz)
+
+
+def _midnight(day: date, tz: ZoneInfo) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(UTC)

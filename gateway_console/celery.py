@@ -14,6 +14,10 @@ app.conf.beat_schedule = {
         "task": "keys.tasks.forget_ended_rotation_grace",
         "schedule": 300.0,
     },
+    "release-expired-holds": {
+        "task": "billing.tasks.release_expired_holds",
+        "schedule": 60.0,
+    },
     "clear-expired-sessions": {
         "task": "gateway_console.tasks.clear_expired_sessions",
         "schedule": crontab(minute=17, hour=3),

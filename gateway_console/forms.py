@@ -18,3 +18,16 @@ class SignInForm(AuthenticationForm):
 
 class TeamForm(forms.Form):
     name = forms.CharField(max_length=120)
+
+
+class AdminTokenForm(forms.Form):
+    name = forms.CharField(
+        max_length=120,
+        help_text="What the token is for, e.g. terraform or the nightly report.",
+        error_messages={"required": "Give the token a name."},
+    )
+    read_only = forms.BooleanField(
+        label="Read-only",
+        required=False,
+        help_text="Read-only tokens can read keys, usage and the audit log, and change nothing.",
+    )

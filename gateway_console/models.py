@@ -7,6 +7,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone as dj_timezone
 
+from billing.periods import LimitPeriod
+
 
 class UserManager(BaseUserManager):
     use_in_migrations = True
@@ -59,6 +61,14 @@ class Org(models.Model):
     slug = models.SlugField(max_length=60, unique=True)
     # Quota periods are aligned in this zone (billing).
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    plan = models.ForeignKey(
+        "billing.Plan",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="orgs",
+        help_text="Empty: every priced model at multiplier 1.",
+    )
     created_at = models.DateTimeField(default=dj_timezone.now)
 
     def __str__(self) -> str:
@@ -69,6 +79,15 @@ class Team(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     org = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="teams")
     name = models.CharField(max_length=120)
+    # Limits shared by all of the team's keys (enforced at authorize).
+    spend_cap = models.DecimalField(
+        "spend cap", max_digits=18, decimal_places=6, null=True, blank=True
+    )
+    token_limit = models.PositiveBigIntegerField(null=True, blank=True)
+    limit_period = models.CharField(
+        max_length=16, choices=LimitPeriod.choices, default=LimitPeriod.MONTHLY
+    )
+    rpm_limit = models.PositiveIntegerField("requests per minute", null=True, blank=True)
     created_at = models.DateTimeField(default=dj_timezone.now)
 
     class Meta:
@@ -117,3 +136,61 @@ class Membership(models.Model):
     @property
     def sees_whole_org(self) -> bool:
         return self.role != Role.MEMBER
+
+
+class AdminToken(models.Model):
+    """A token for the admin API (CONTRACT.md section 4), scoped to one org. Like a key, only
+    `HMAC-SHA256(KEY_PEPPER, token)` is kept, with a display prefix and the last four characters;
+    the plaintext exists only in the response that shows it."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    org = models.ForeignKey(Org, on_delete=models.PROTECT, related_name="admin_tokens")
+    name = models.CharField(max_length=120)
+    token_hash = models.CharField(max_length=64, unique=True)
+    display_prefix = models.CharField(max_length=24)
+    last4 = models.CharField(max_length=4)
+    read_only = models.BooleanField(
+        default=False, help_text="Read-only tokens may read everything but change nothing."
+    )
+    created_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=dj_timezone.now)
+    # Precise to LAST_USED_PRECISION: at most one write per token per interval.
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["org", "-created_at"], name="admin_token_org_created_idx")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def preview(self) -> str:
+        return f"{self.display_prefix}…{self.last4}"
+
+    @property
+    def audit_label(self) -> str:
+        return f"{self.name} ({self.preview})"
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    @property
+    def access_label(self) -> str:
+        return "Read-only" if self.read_only else "Read-write"
+
+
+class AdminTokenShown(models.Model):
+    """Records that the form which reveals a new admin token was processed, so that a reload or
+    a resubmission never makes or shows another token. Holds no secret."""
+
+    nonce = models.CharField(max_length=64, primary_key=True)
+    token = models.ForeignKey(AdminToken, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=dj_timezone.now)
+
+    def __str__(self) -> str:
+        return f"admin token {self.token_id} shown at {self.created_at:%Y-%m-%d %H:%M}"

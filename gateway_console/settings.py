@@ -71,6 +71,8 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_htmx",
     "axes",
+    # The admin API's docs page (Swagger UI) from ninja's own static files, not a CDN.
+    "ninja",
     "gateway_console",
     "keys",
     "billing",
@@ -119,6 +121,9 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+# authorize prepares its key query once per connection (SQL PREPARE). Turn off behind a pooler
+# in transaction mode, where a session's prepared statements do not follow it.
+DB_PREPARED_STATEMENTS = env_bool("DB_PREPARED_STATEMENTS", True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL and a busy timeout let the web server and the Celery worker share the file.
     DATABASES["default"]["OPTIONS"] = {
@@ -194,6 +199,7 @@ STATIC_ROOT = VAR_DIR / "staticfiles"
 # Secure transport whenever DEBUG is off (python manage.py check --deploy is clean).
 if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", str(60 * 60 * 24 * 365)))
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True

@@ -1,8 +1,12 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
 
+from billing.views import usage_view
 from gateway_console import views
+from gateway_console.api import api
+from gateway_console.health import health
+from keys.authorize import authorize_view
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -13,7 +17,21 @@ urlpatterns = [
     path("teams/", views.team_list, name="teams"),
     path("teams/new/", views.team_new, name="team-new"),
     path("members/", views.member_list, name="members"),
+    path("admin-tokens/", views.admin_token_list, name="admin-tokens"),
+    path("admin-tokens/new/", views.admin_token_new, name="admin-token-new"),
+    path(
+        "admin-tokens/<uuid:token_id>/revoke/",
+        views.admin_token_revoke,
+        name="admin-token-revoke",
+    ),
     path("keys/", include("keys.urls")),
     path("audit/", include("audit.urls")),
+    path("healthz", health, name="health"),
+    path("api/v1/gateway/authorize", authorize_view, name="gateway-authorize"),
+    # Envoy's ext_authz appends the client's path to its path_prefix.
+    re_path(r"^api/v1/gateway/authorize/", authorize_view),
+    path("api/v1/gateway/usage", usage_view, name="gateway-usage"),
+    # The admin API (CONTRACT.md section 4), after the gateway's own paths.
+    path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
 ]

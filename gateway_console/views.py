@@ -1,17 +1,19 @@
+import secrets
 import uuid
 
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.cache import add_never_cache_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from audit import Actor
-from gateway_console import selectors, services
-from gateway_console.forms import SignInForm, TeamForm
+from gateway_console import admin_tokens, selectors, services
+from gateway_console.forms import AdminTokenForm, SignInForm, TeamForm
 from gateway_console.middleware import SESSION_ORG_KEY
-from gateway_console.models import Membership
+from gateway_console.models import AdminToken, Membership
 from gateway_console.roles import membership_required, role_required
 
 
@@ -87,3 +89,71 @@ def member_list(request: HttpRequest) -> HttpResponse:
     return render(
         request, "orgs/members.html", {"memberships": selectors.members_of(request.membership)}
     )
+
+
+@role_required("reader")
+def admin_token_list(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "orgs/admin_tokens.html",
+        {"tokens": admin_tokens.admin_tokens_of(request.membership)},
+    )
+
+
+def _show_token_once(request: HttpRequest, token: AdminToken, plaintext: str) -> HttpResponse:
+    # As keys.views._show_once: the plaintext lives only in this response, never in a URL,
+    # the session, a cache or a log (CONTRACT.md sections 1 and 4).
+    response = render(
+        request, "orgs/admin_tokens_show_once.html", {"token": token, "plaintext": plaintext}
+    )
+    add_never_cache_headers(response)
+    response["Cache-Control"] = "no-store, no-cache, must-revalidate, private, max-age=0"
+    response["Pragma"] = "no-cache"
+    return response
+
+
+@role_required("admin")
+@require_http_methods(["GET", "POST"])
+def admin_token_new(request: HttpRequest) -> HttpResponse:
+    form = AdminTokenForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            token, plaintext = admin_tokens.create_admin_token(
+                org=request.membership.org,
+                actor=Actor.from_request(request),
+                name=form.cleaned_data["name"],
+                read_only=form.cleaned_data["read_only"],
+                nonce=request.POST.get("nonce", "")[:64] or None,
+            )
+        except admin_tokens.TokenAlreadyShown as shown:
+            messages.warning(
+                request,
+                f"The token {shown.token.name} was already shown once and cannot be shown "
+                "again. If it was lost, revoke it and create another.",
+            )
+            return redirect("admin-tokens")
+        except admin_tokens.AdminTokenActionRefused as refused:
+            form.add_error("name", str(refused))
+        else:
+            return _show_token_once(request, token, plaintext)
+    return render(
+        request,
+        "orgs/admin_tokens_new.html",
+        {"form": form, "nonce": secrets.token_urlsafe(24)},
+    )
+
+
+@role_required("admin")
+@require_http_methods(["GET", "POST"])
+def admin_token_revoke(request: HttpRequest, token_id) -> HttpResponse:
+    """GET: a confirmation that says what will happen. POST: do it."""
+    token = admin_tokens.admin_token_for(request.membership, token_id)
+    if request.method == "POST":
+        try:
+            admin_tokens.revoke_admin_token(token=token, actor=Actor.from_request(request))
+        except admin_tokens.AdminTokenActionRefused as refused:
+            messages.error(request, str(refused))
+        else:
+            messages.success(request, f"Revoked {token.name}: it stopped working.")
+        return redirect("admin-tokens")
+    return render(request, "orgs/admin_tokens_confirm_revoke.html", {"token": token})

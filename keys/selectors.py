@@ -5,16 +5,18 @@ import binascii
 import json
 import re
 import uuid
+import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import F, Q, QuerySet, TextField
-from django.db.models.functions import Cast
+from django.db.models import Count, F, Q, QuerySet, Sum, TextField
+from django.db.models.functions import Cast, TruncDay, TruncHour
 from django.http import Http404
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from audit.models import AuditEvent
+from billing.models import UsageEvent
 from gateway_console.models import Membership, Team
 from keys.models import Key, KeyStatus
 
@@ -228,3 +230,60 @@ def key_audit_trail(key: Key, limit: int = 50) -> list[AuditEvent]:
         .filter(own | named)
         .order_by("-seq")[:limit]
     )
+
+
+@dataclass(frozen=True)
+class UsageBucket:
+    start: datetime
+    model: str | None
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    cost_micros: int
+
+
+def usage_of_key(
+    key: Key, *, since: datetime, until: datetime, granularity: str, by_model: bool = False
+) -> list[UsageBucket]:
+    """The key's usage events in [since, until), summed per hour or per day of the org's time
+    zone (and per model), oldest first; buckets without requests are left out."""
+    trunc = {"hour": TruncHour, "day": TruncDay}[granularity]
+    group = ["bucket", "model"] if by_model else ["bucket"]
+    rows = (
+        UsageEvent.objects.filter(key=key, occurred_at__gte=since, occurred_at__lt=until)
+        .annotate(bucket=trunc("occurred_at", tzinfo=zoneinfo.ZoneInfo(key.org.timezone)))
+        .values(*group)
+        .annotate(
+            requests=Count("id"),
+            input_tokens=Sum("input_tokens"),
+            output_tokens=Sum("output_tokens"),
+            cost_micros=Sum("cost_micros"),
+        )
+        .order_by(*group)
+    )
+    return [
+        UsageBucket(
+            start=row["bucket"],
+            model=row["model"] if by_model else None,
+            requests=row["requests"],
+            input_tokens=row["input_tokens"] or 0,
+            output_tokens=row["output_tokens"] or 0,
+            cost_micros=row["cost_micros"] or 0,
+        )
+        for row in rows
+    ]
+
+
+def usage_event_for(membership: Membership, request_id: str) -> UsageEvent:
+    """One request of the request log, by the gateway's request id, also when its key is
+    deleted (CONTRACT.md section 1); a 404 for another org's request or a key not in scope."""
+    event = (
+        UsageEvent.objects.filter(
+            org=membership.org, request_id=request_id, key__in=_keys_in_scope(membership)
+        )
+        .select_related("key", "team")
+        .first()
+    )
+    if event is None:
+        raise Http404("No such request.")
+    return event

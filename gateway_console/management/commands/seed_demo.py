@@ -1,3 +1,4 @@
+import random
 from datetime import timedelta
 from decimal import Decimal
 
@@ -6,6 +7,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit import Actor
+from billing.models import ModelPrice, Plan, UsageEvent, Wallet
+from billing.services import top_up_wallet
+from billing.usage import MAX_BATCH, record_batch
 from gateway_console.models import Membership, Org, Role, Team, User
 from gateway_console.services import add_member, create_org, create_team
 from keys import services as key_services
@@ -20,6 +24,14 @@ PEOPLE = [
     ("auditor@acme.example", Role.AUDITOR, []),
 ]
 TEAMS = ["Platform", "Search", "Support"]
+# model, $ per million input tokens, $ per million output tokens, longest answer in tokens
+PRICES = [
+    ("gpt-4o-mini", "0.15", "0.60", 16384),
+    ("gpt-4o", "2.50", "10.00", 16384),
+    ("claude-3-5-haiku", "0.80", "4.00", 8192),
+    ("claude-sonnet-4", "3.00", "15.00", 64000),
+    ("gemini-2.0-flash", "0.10", "0.40", 8192),
+]
 APPS = [
     "billing",
     "search-api",
@@ -43,8 +55,14 @@ class Command(BaseCommand):
         parser.add_argument(
             "--keys", type=int, default=len(APPS), help="How many keys the demo org should have."
         )
+        parser.add_argument(
+            "--events",
+            type=int,
+            default=3000,
+            help="Usage events over the last 30 days (only when the org has none yet).",
+        )
 
-    def handle(self, *args, keys: int, **options):
+    def handle(self, *args, keys: int, events: int, **options):
         system = Actor.system("seed_demo")
         org = Org.objects.filter(slug=DEMO_SLUG).first()
         if org is None:
@@ -75,10 +93,66 @@ class Command(BaseCommand):
                     if not User.objects.filter(email=email).exists()
                     else None,
                 )
+        self._seed_prices(org, system)
         self._seed_keys(org, teams, keys, system)
+        self._seed_usage(org, events)
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
         self.stdout.write(f"  Sign in as {OWNER} (owner), admin@, member@ or auditor@acme.example")
         self.stdout.write(f"  Password: {DEMO_PASSWORD}")
+
+    def _seed_prices(self, org, system: Actor) -> None:
+        for model, price_in, price_out, max_out in PRICES:
+            ModelPrice.objects.get_or_create(
+                model=model,
+                defaults={
+                    "input_per_million": Decimal(price_in),
+                    "output_per_million": Decimal(price_out),
+                    "max_output_tokens": max_out,
+                },
+            )
+        plan, _ = Plan.objects.get_or_create(
+            name="pro", defaults={"price_multiplier": Decimal("1.20")}
+        )
+        if org.plan_id is None:
+            Org.objects.filter(pk=org.pk).update(plan=plan)
+        wallet = Wallet.objects.filter(org=org).first()
+        if wallet is None or (
+            wallet.balance_micros == 0 and not UsageEvent.objects.filter(org=org).exists()
+        ):
+            top_up_wallet(org=org, actor=system, amount=Decimal("500.00"), reason="demo credit")
+
+    def _seed_usage(self, org, count: int) -> None:
+        """A month of gateway traffic, recorded the way the gateway reports it (so counters,
+        wallet and events agree)."""
+        if count <= 0 or UsageEvent.objects.filter(org=org).exists():
+            return
+        keys = list(
+            Key.objects.filter(org=org).exclude(status="deleted").values_list("id", "model_scope")
+        )
+        models = [m for m, *_ in PRICES]
+        rng = random.Random(2026)  # noqa: S311 (demo traffic, not a secret)
+        now = timezone.now()
+        batch = []
+        for n in range(count):
+            key_id, scope = keys[rng.randrange(len(keys))]
+            age = timedelta(seconds=rng.randrange(30 * 24 * 3600))
+            batch.append(
+                {
+                    "request_id": f"demo-{n:07d}",
+                    "key_id": str(key_id),
+                    "model": rng.choice(scope or models),
+                    "input_tokens": rng.randrange(50, 4000),
+                    "output_tokens": rng.randrange(10, 1200),
+                    "status_code": 200 if rng.random() > 0.03 else rng.choice([400, 429, 500]),
+                    "latency_ms": rng.randrange(150, 4000),
+                    "occurred_at": (now - age).isoformat(),
+                }
+            )
+            if len(batch) == MAX_BATCH:
+                record_batch(batch)
+                batch = []
+        if batch:
+            record_batch(batch)
 
     def _seed_keys(self, org, teams, wanted: int, system: Actor) -> None:
         have = Key.objects.filter(org=org).count()

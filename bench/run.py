@@ -1,0 +1,352 @@
+"""`make bench`: the production server setup on this machine, measured by a load generator on
+loopback. Writes bench/results.json and prints a table. Ratios are measured in one run.
+
+Setup: gunicorn (gthread workers, DEBUG off) on PostgreSQL and Redis; wrk for throughput, hey
+at a fixed rate for latency; a Python client posting usage batches of 1,000.
+"""
+
+import http.client
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results.json"
+PORT = int(os.environ.get("BENCH_PORT", "8765"))
+DB_NAME = "gateway_console_bench"
+GATEWAY_TOKEN = "bench-gateway-token"
+KEYS = int(os.environ.get("BENCH_KEYS", "10000"))
+WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
+THREADS = int(os.environ.get("BENCH_THREADS", "4"))
+DURATION = int(os.environ.get("BENCH_SECONDS", "10"))
+
+ENV = {
+    **os.environ,
+    "DJANGO_SETTINGS_MODULE": "gateway_console.settings",
+    "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DB_NAME}",
+    "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/10"),
+    "DEBUG": "0",
+    "SECRET_KEY": "bench-" + secrets.token_urlsafe(40),
+    "KEY_PEPPER": "bench-pepper-" + secrets.token_urlsafe(20),
+    "GATEWAY_TOKENS": GATEWAY_TOKEN,
+    "ALLOWED_HOSTS": "127.0.0.1,localhost",
+    "SECURE_SSL_REDIRECT": "0",
+    "LOG_LEVEL": "ERROR",
+    "CONN_MAX_AGE": "600",
+}
+os.environ.update(ENV)
+sys.path.insert(0, str(ROOT))
+
+
+def sh(*args: str, **kwargs) -> str:
+    return subprocess.run(
+        args, check=True, capture_output=True, text=True, env=ENV, **kwargs
+    ).stdout
+
+
+def prepare_database() -> None:
+    sh(
+        "psql",
+        "-h",
+        "127.0.0.1",
+        "-U",
+        "postgres",
+        "-q",
+        "-c",
+        f"DROP DATABASE IF EXISTS {DB_NAME}",
+    )
+    sh("psql", "-h", "127.0.0.1", "-U", "postgres", "-q", "-c", f"CREATE DATABASE {DB_NAME}")
+    sh(str(ROOT / ".venv/bin/python"), "manage.py", "migrate", "--no-input", "-v0", cwd=ROOT)
+
+
+def seed() -> dict:
+    """An org with a plan, prices, a funded wallet, two teams and KEYS keys (bulk, as the
+    console stores them: hash, display prefix, last four)."""
+    import django
+
+    django.setup()
+    from decimal import Decimal
+
+    from billing.models import ModelPrice, Plan, Wallet
+    from gateway_console.models import Org, Team
+    from keys import secret
+    from keys.models import Key
+
+    plan = Plan.objects.create(name="bench", price_multiplier=Decimal("1.20"))
+    ModelPrice.objects.create(
+        model="gpt-4o-mini",
+        input_per_million=Decimal("0.15"),
+        output_per_million=Decimal("0.60"),
+        max_output_tokens=16384,
+    )
+    org = Org.objects.create(name="Bench", slug="bench", plan=plan, timezone="Europe/Berlin")
+    Wallet.objects.create(org=org, balance_micros=10**15)
+    teams = [Team.objects.create(org=org, name=f"team-{i}") for i in range(2)]
+    plaintexts = []
+    rows = []
+    for i in range(KEYS):
+        plaintext = secret.new_secret()
+        plaintexts.append(plaintext)
+        rows.append(
+            Key(
+                org=org,
+                team=teams[i % 2],
+                name=f"bench-{i}",
+                secret_hash=secret.secret_hash(plaintext),
+                display_prefix=secret.display_prefix(plaintext),
+                last4=secret.last4(plaintext),
+                monthly_spend_cap=Decimal("1000000") if i % 2 else None,
+            )
+        )
+    Key.objects.bulk_create(rows, batch_size=2000)
+    ids = list(Key.objects.filter(org=org).order_by("name").values_list("id", flat=True))
+    return {"plaintexts": plaintexts, "key_ids": [str(i) for i in ids]}
+
+
+class Server:
+    def __init__(self):
+        self.process = None
+
+    def __enter__(self):
+        self.process = subprocess.Popen(
+            [
+                str(ROOT / ".venv/bin/gunicorn"),
+                "gateway_console.wsgi",
+                "-b",
+                f"127.0.0.1:{PORT}",
+                "-w",
+                str(WORKERS),
+                "-k",
+                "gthread",
+                "--threads",
+                str(THREADS),
+                "--keep-alive",
+                "30",
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=ENV,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(100):
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=1)
+                conn.request("GET", "/healthz")
+                if conn.getresponse().status == 200:
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("gunicorn did not start")
+
+    def __exit__(self, *exc):
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=20)
+
+
+WRK_SCRIPT = """
+local keys = {%s}
+local i = 0
+request = function()
+  i = i %% #keys + 1
+  return wrk.format("POST", "/api/v1/gateway/authorize", {
+    ["X-Gateway-Token"] = "%s",
+    ["Authorization"] = "Bearer " .. keys[i],
+    ["Content-Type"] = "application/json",
+  }, '{"model":"gpt-4o-mini"}')
+end
+"""
+
+
+def wrk(path_or_script: str, *, script: bool) -> float:
+    args = ["wrk", "-t", "2", "-c", "16", "-d", f"{DURATION}s", "--latency"]
+    if script:
+        args += ["-s", path_or_script, f"http://127.0.0.1:{PORT}/"]
+    else:
+        args += [f"http://127.0.0.1:{PORT}{path_or_script}"]
+    out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if non_2xx:
+        raise RuntimeError(f"wrk saw {non_2xx.group(1)} failed responses:\n{out}")
+    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+
+def hey_fixed_rate(plaintext: str, rate: int, seconds: int) -> dict:
+    workers = 10
+    out = subprocess.run(
+        [
+            "hey",
+            "-z",
+            f"{seconds}s",
+            "-c",
+            str(workers),
+            "-q",
+            str(rate // workers),
+            "-m",
+            "POST",
+            "-H",
+            f"X-Gateway-Token: {GATEWAY_TOKEN}",
+            "-H",
+            f"Authorization: Bearer {plaintext}",
+            "-T",
+            "application/json",
+            "-d",
+            '{"model":"gpt-4o-mini"}',
+            f"http://127.0.0.1:{PORT}/api/v1/gateway/authorize",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    codes = dict(re.findall(r"\[(\d{3})\]\s+(\d+) responses", out))
+    if set(codes) != {"200"}:
+        raise RuntimeError(f"hey saw responses other than 200: {codes}\n{out}")
+
+    def percentile(p: int) -> float:
+        return float(re.search(rf"\s{p}%+ in ([\d.]+) secs", out).group(1)) * 1000
+
+    achieved = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    return {"p50_ms": percentile(50), "p99_ms": percentile(99), "rate": achieved}
+
+
+def post_usage(key_ids: list[str], *, writers: int, batches: int, size: int) -> tuple[float, int]:
+    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    run = secrets.token_hex(4)
+    failures = []
+
+    def writer(n: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=60)
+        for b in range(batches):
+            events = [
+                {
+                    "request_id": f"{run}-w{n}-b{b}-e{e}",
+                    "key_id": key_ids[(n * 7919 + b * 104729 + e) % 200],
+                    "model": "gpt-4o-mini",
+                    "input_tokens": 1000 + e % 97,
+                    "output_tokens": 200 + e % 13,
+                    "status_code": 200,
+                    "latency_ms": 800,
+                    "occurred_at": now,
+                }
+                for e in range(size)
+            ]
+            conn.request(
+                "POST",
+                "/api/v1/gateway/usage",
+                body=json.dumps({"events": events}),
+                headers={"X-Gateway-Token": GATEWAY_TOKEN, "Content-Type": "application/json"},
+            )
+            response = conn.getresponse()
+            body = json.loads(response.read())
+            if response.status != 200 or body["recorded"] != size:
+                failures.append((response.status, body.get("recorded")))
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(writers)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - started
+    if failures:
+        raise RuntimeError(f"usage batches failed: {failures[:3]}")
+    return elapsed, writers * batches * size
+
+
+def check_counters_exact() -> bool:
+    """Every key's counters, every team's and the wallet equal the sums of the usage events."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("""
+            SELECT count(*) FROM billing_counter c
+            JOIN (SELECT key_id, sum(cost_micros) s, sum(input_tokens + output_tokens) t
+                  FROM billing_usageevent GROUP BY key_id) u ON u.key_id = c.key_id
+            WHERE c.spend_micros <> u.s OR c.tokens <> u.t""")
+        key_mismatches = cursor.fetchone()[0]
+        cursor.execute("""
+            SELECT count(*) FROM billing_counter c
+            JOIN (SELECT team_id, sum(cost_micros) s FROM billing_usageevent GROUP BY team_id) u
+              ON u.team_id = c.team_id
+            WHERE c.spend_micros <> u.s""")
+        team_mismatches = cursor.fetchone()[0]
+        cursor.execute("""
+            SELECT w.balance_micros = 1000000000000000 - (SELECT coalesce(sum(cost_micros), 0) FROM billing_usageevent),
+                   w.held_micros FROM billing_wallet w""")
+        wallet_ok, held = cursor.fetchone()
+    return key_mismatches == 0 and team_mismatches == 0 and bool(wallet_ok) and held == 0
+
+
+def main() -> None:
+    for tool in ("wrk", "hey", "psql"):
+        if not shutil.which(tool):
+            sys.exit(f"{tool} is missing: run bin/install-bench-tools")
+    print(f"Preparing {DB_NAME} with {KEYS:,} keys…", flush=True)
+    prepare_database()
+    data = seed()
+    keys_lua = ",".join(f'"{p}"' for p in data["plaintexts"][:1000])
+    script = ROOT / "bench" / ".authorize.lua"
+    script.write_text(WRK_SCRIPT % (keys_lua, GATEWAY_TOKEN))
+    results: dict = {
+        "measured_at": datetime.now(UTC).isoformat(),
+        "keys_in_database": KEYS,
+        "server": f"gunicorn gthread {WORKERS} workers x {THREADS} threads, DEBUG off, PostgreSQL, Redis",
+    }
+    try:
+        with Server():
+            print("Warming up…", flush=True)
+            wrk("/healthz", script=False)
+            wrk(str(script), script=True)
+            print("Throughput: bare view, then authorize…", flush=True)
+            bare = wrk("/healthz", script=False)
+            authorize = wrk(str(script), script=True)
+            results["bare_json_rps"] = bare
+            results["authorize_rps"] = authorize
+            results["authorize_vs_bare_ratio"] = round(authorize / bare, 3)
+            print("Latency at a fixed 200 requests/s…", flush=True)
+            latency = hey_fixed_rate(data["plaintexts"][1], 200, max(DURATION, 15))
+            results["authorize_p50_ms"] = round(latency["p50_ms"], 2)
+            results["authorize_p99_ms"] = round(latency["p99_ms"], 2)
+            results["authorize_fixed_rate_achieved_rps"] = latency["rate"]
+            print("Usage batches of 1,000…", flush=True)
+            post_usage(data["key_ids"], writers=1, batches=1, size=1000)  # warm-up
+            elapsed, events = post_usage(data["key_ids"], writers=4, batches=5, size=1000)
+            results["usage_events_per_s"] = round(events / elapsed)
+            results["usage_counters_exact"] = check_counters_exact()
+    finally:
+        script.unlink(missing_ok=True)
+
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    targets = {
+        "authorize_vs_bare_ratio": (">=", 0.6),
+        "authorize_p50_ms": ("<=", 2),
+        "authorize_p99_ms": ("<=", 10),
+        "usage_events_per_s": (">=", 5000),
+        "usage_counters_exact": ("==", True),
+    }
+    print(f"\n{'figure':32} {'value':>14}  target")
+    for name, value in results.items():
+        if name in ("measured_at", "server"):
+            continue
+        target = targets.get(name)
+        mark = ""
+        if target:
+            op, bound = target
+            ok = {">=": value >= bound, "<=": value <= bound, "==": value == bound}[op]
+            mark = f"{op} {bound}  {'ok' if ok else 'MISSED'}"
+        print(f"{name:32} {value!s:>14}  {mark}")
+    print(f"\n{results['server']}\nwritten to {RESULTS.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,232 @@
+"""Holds: a request's worst-case cost, reserved at authorize so that concurrent requests cannot
+together overspend a cap or the wallet (CONTRACT.md section 2).
+
+Every reservation is a conditional UPDATE (`... WHERE spend + held + hold <= cap`): the row lock
+that UPDATE takes serialises concurrent requests on the same counter, and a request whose hold
+does not fit is refused with the 402 of that cap. The usage event of the same request id
+replaces the hold with the actual cost (billing.usage); an unsettled hold is released after
+HOLD_TTL by a scheduled task.
+"""
+
+import uuid
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from billing.dbvalues import as_uuid, db_id, db_time
+from billing.periods import LimitPeriod, period_bounds
+from billing.pricing import cost_micros, money_to_micros
+from gateway_console.contract import ContractError
+
+if TYPE_CHECKING:
+    from keys.authorize import KeyRow
+
+
+def hold_amount(row: "KeyRow", *, input_tokens: int, max_output_tokens: int | None) -> int:
+    ceiling = row.max_output_tokens or 0
+    output = (
+        min(max_output_tokens, ceiling)
+        if max_output_tokens and ceiling
+        else (max_output_tokens or ceiling)
+    )
+    return cost_micros(
+        input_tokens=input_tokens,
+        output_tokens=output,
+        input_per_million=row.input_per_million,
+        output_per_million=row.output_per_million,
+        multiplier=row.multiplier,
+    )
+
+
+def ensure_counter(
+    *, org_id, key_id=None, team_id=None, kind: str, period: str, tz: str, now: datetime
+) -> None:
+    """Creates the counter row if it is missing (never changes an existing one)."""
+    start, end = period_bounds(period, now, tz)
+    owner = "key_id" if key_id is not None else "team_id"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO billing_counter (org_id, key_id, team_id, kind, period_start, period_end,"
+            " spend_micros, tokens, held_micros) VALUES (%s, %s, %s, %s, %s, %s, 0, 0, 0)"
+            f" ON CONFLICT ({owner}, kind) WHERE {owner} IS NOT NULL DO NOTHING",
+            [db_id(org_id), db_id(key_id), db_id(team_id), kind, db_time(start), db_time(end)],
+        )
+
+
+def _reserve_on_counter(
+    *, owner: str, owner_id, kind: str, amount: int, cap_micros: int | None, now: datetime
+) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE billing_counter SET held_micros = held_micros + %s WHERE {owner} = %s AND kind = %s"
+            " AND (%s IS NULL OR (CASE WHEN period_end IS NOT NULL AND period_end <= %s THEN 0"
+            " ELSE spend_micros END) + held_micros + %s <= %s)",
+            [amount, db_id(owner_id), kind, cap_micros, db_time(now), amount, cap_micros],
+        )
+        return cursor.rowcount == 1
+
+
+def place(
+    *,
+    row: "KeyRow",
+    request_id: str,
+    input_tokens: int,
+    max_output_tokens: int | None,
+    now: datetime,
+) -> int:
+    """Reserves the request's worst case on the wallet and on every counter of its key and
+    team, or raises the 402 of the first that has no room. Runs inside authorize's
+    transaction. Returns the amount held (0 when this request id already holds)."""
+    amount = hold_amount(row, input_tokens=input_tokens, max_output_tokens=max_output_tokens)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO billing_hold (id, org_id, request_id, key_id, team_id, amount_micros, created_at,"
+            " expires_at, closed_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, NULL)"
+            " ON CONFLICT (org_id, request_id) DO NOTHING RETURNING id",
+            [
+                db_id(uuid.uuid4()),
+                db_id(row.org_id),
+                request_id,
+                db_id(row.id),
+                db_id(row.team_id),
+                amount,
+                db_time(now),
+                db_time(now + timedelta(seconds=settings.HOLD_TTL)),
+            ],
+        )
+        if cursor.fetchone() is None:
+            return 0  # the gateway retried this request: its hold is already in place
+
+        cursor.execute(
+            "UPDATE billing_wallet SET held_micros = held_micros + %s"
+            " WHERE org_id = %s AND balance_micros - held_micros - %s >= 0",
+            [amount, db_id(row.org_id), amount],
+        )
+        if cursor.rowcount != 1:
+            raise ContractError(
+                "billing_shortfall",
+                402,
+                "Your organisation's wallet cannot cover this request. Top it up to continue.",
+            )
+
+    tz = row.org_timezone
+    if not row.key_month.exists:
+        ensure_counter(
+            org_id=row.org_id,
+            key_id=row.id,
+            kind="month",
+            period=LimitPeriod.MONTHLY,
+            tz=tz,
+            now=now,
+        )
+    if not row.key_limit.exists:
+        ensure_counter(
+            org_id=row.org_id, key_id=row.id, kind="limit", period=row.limit_period, tz=tz, now=now
+        )
+    checks = [
+        (
+            "key_id",
+            row.id,
+            "month",
+            row.monthly_spend_cap,
+            row.key_month,
+            "api_key_quota_exceeded",
+            "This request could take this API key past its monthly spend cap.",
+        ),
+        (
+            "key_id",
+            row.id,
+            "limit",
+            row.cost_limit,
+            row.key_limit,
+            "api_key_quota_exceeded",
+            "This request could take this API key past its cost limit for this period.",
+        ),
+    ]
+    if row.team_id is not None:
+        if not row.team_limit.exists:
+            ensure_counter(
+                org_id=row.org_id,
+                team_id=row.team_id,
+                kind="limit",
+                period=row.team_limit_period,
+                tz=tz,
+                now=now,
+            )
+        checks.append(
+            (
+                "team_id",
+                row.team_id,
+                "limit",
+                row.team_spend_cap,
+                row.team_limit,
+                "team_quota_exceeded",
+                "This request could take your team past its spend cap for this period.",
+            )
+        )
+    for owner, owner_id, kind, cap, usage, code, message in checks:
+        cap_micros = money_to_micros(cap) if cap is not None else None
+        if not _reserve_on_counter(
+            owner=owner, owner_id=owner_id, kind=kind, amount=amount, cap_micros=cap_micros, now=now
+        ):
+            period = (
+                LimitPeriod.MONTHLY
+                if kind == "month"
+                else row.limit_period
+                if owner == "key_id"
+                else row.team_limit_period
+            )
+            raise ContractError(code, 402, message, reset_at=_reset_at(usage, period, tz, now))
+    return amount
+
+
+def _reset_at(usage, period: str, tz: str, now: datetime) -> datetime | None:
+    # A quota answer names when waiting helps (CONTRACT.md section 2), also when the counter
+    # was only created by this hold or its period ended: then it is the current period's end.
+    if usage.period_end is not None and usage.period_end > now:
+        return usage.period_end
+    return period_bounds(period, now, tz)[1]
+
+
+@transaction.atomic
+def release_expired(*, now: datetime) -> int:
+    """Releases the holds that no usage event settled within HOLD_TTL. Claiming each hold with
+    a conditional UPDATE makes this safe beside usage settlement and on several workers."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE billing_hold SET closed_at = %s WHERE closed_at IS NULL AND expires_at <= %s"
+            " RETURNING org_id, key_id, team_id, amount_micros",
+            [db_time(now), db_time(now)],
+        )
+        claimed = cursor.fetchall()
+    unhold(claimed)
+    return len(claimed)
+
+
+def unhold(claimed: list[tuple]) -> None:
+    """Takes closed holds off the wallet and counters, summed per row: one UPDATE per wallet
+    and per counter, never a read-modify-write."""
+    wallets: dict = {}
+    keys: dict = {}
+    teams: dict = {}
+    for org_id, key_id, team_id, amount in claimed:
+        wallets[as_uuid(org_id)] = wallets.get(as_uuid(org_id), 0) + amount
+        keys[as_uuid(key_id)] = keys.get(as_uuid(key_id), 0) + amount
+        if team_id is not None:
+            teams[as_uuid(team_id)] = teams.get(as_uuid(team_id), 0) + amount
+    with connection.cursor() as cursor:
+        for org_id, amount in wallets.items():
+            cursor.execute(
+                "UPDATE billing_wallet SET held_micros = CASE WHEN held_micros > %s THEN held_micros - %s ELSE 0 END"
+                " WHERE org_id = %s",
+                [amount, amount, db_id(org_id)],
+            )
+        for owner, totals in (("key_id", keys), ("team_id", teams)):
+            for owner_id, amount in totals.items():
+                cursor.execute(
+                    "UPDATE billing_counter SET held_micros = CASE WHEN held_micros > %s THEN held_micros - %s"
+                    f" ELSE 0 END WHERE {owner} = %s",
+                    [amount, amount, db_id(owner_id)],
+                )

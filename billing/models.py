@@ -1,0 +1,191 @@
+"""Plans, model prices, the org wallet, period counters, holds and usage events.
+
+Money in counters is integer micro-units (a millionth of a dollar), changed only by single
+SQL statements; prices and multipliers are Decimal."""
+
+import uuid
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from billing.money import DECIMAL_PLACES, MAX_DIGITS
+from gateway_console.models import Org, Team
+
+
+class ModelPrice(models.Model):
+    """What one model costs, per million tokens. A model with no price cannot be used."""
+
+    model = models.CharField(max_length=100, unique=True)
+    input_per_million = models.DecimalField(max_digits=MAX_DIGITS, decimal_places=DECIMAL_PLACES)
+    output_per_million = models.DecimalField(max_digits=MAX_DIGITS, decimal_places=DECIMAL_PLACES)
+    max_output_tokens = models.PositiveIntegerField(
+        help_text="The model's longest answer; bounds a request's hold."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["model"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(input_per_million__gte=0, output_per_million__gte=0),
+                name="model_price_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.model
+
+
+class Plan(models.Model):
+    name = models.CharField(max_length=60, unique=True)
+    price_multiplier = models.DecimalField(max_digits=8, decimal_places=4, default=1)
+    models = models.ManyToManyField(
+        ModelPrice,
+        blank=True,
+        related_name="plans",
+        help_text="Models the plan may call; none chosen: every priced model.",
+    )
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(price_multiplier__gt=0), name="plan_multiplier_positive"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Wallet(models.Model):
+    """The org's prepaid balance. Usage debits it; open holds reserve part of it."""
+
+    org = models.OneToOneField(
+        Org, on_delete=models.PROTECT, primary_key=True, related_name="wallet"
+    )
+    balance_micros = models.BigIntegerField(default=0)
+    held_micros = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(held_micros__gte=0), name="wallet_held_not_negative")
+        ]
+
+    def __str__(self) -> str:
+        return f"wallet of {self.org_id}"
+
+
+class CounterKind(models.TextChoices):
+    MONTH = "month", "Calendar month (monthly spend cap)"
+    LIMIT = "limit", "Reset period (cost and token limits)"
+
+
+class Counter(models.Model):
+    """Spend and tokens of one key or one team in its current period, and the holds open on it.
+    An ended period counts as zero until the next usage or the reset task starts a new one."""
+
+    org = models.ForeignKey(Org, on_delete=models.PROTECT, related_name="+")
+    key = models.ForeignKey(
+        "keys.Key", null=True, blank=True, on_delete=models.PROTECT, related_name="counters"
+    )
+    team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.CASCADE, related_name="counters"
+    )
+    kind = models.CharField(max_length=8, choices=CounterKind.choices)
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField(
+        null=True, blank=True, help_text="Empty: the period never ends."
+    )
+    spend_micros = models.BigIntegerField(default=0)
+    tokens = models.BigIntegerField(default=0)
+    held_micros = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(key__isnull=False, team__isnull=True)
+                | Q(key__isnull=True, team__isnull=False),
+                name="counter_key_xor_team",
+            ),
+            models.UniqueConstraint(
+                fields=["key", "kind"],
+                condition=Q(key__isnull=False),
+                name="counter_unique_key_kind",
+            ),
+            models.UniqueConstraint(
+                fields=["team", "kind"],
+                condition=Q(team__isnull=False),
+                name="counter_unique_team_kind",
+            ),
+            models.CheckConstraint(
+                condition=Q(spend_micros__gte=0, tokens__gte=0, held_micros__gte=0),
+                name="counter_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} counter of {self.key_id or self.team_id}"
+
+
+class Hold(models.Model):
+    """A request's worst-case cost, reserved at authorize until its usage event settles it or
+    HOLD_TTL passes (CONTRACT.md section 2)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    org = models.ForeignKey(Org, on_delete=models.PROTECT, related_name="+")
+    request_id = models.CharField(max_length=100)
+    key = models.ForeignKey("keys.Key", on_delete=models.PROTECT, related_name="+")
+    team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    amount_micros = models.BigIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["org", "request_id"], name="hold_unique_request")
+        ]
+        indexes = [
+            models.Index(
+                fields=["expires_at"],
+                condition=Q(closed_at__isnull=True),
+                name="hold_open_expiry_idx",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"hold {self.request_id}"
+
+
+class UsageEvent(models.Model):
+    """What one request cost, as the gateway reported it. Kept after its key is deleted."""
+
+    id = models.BigAutoField(primary_key=True)
+    org = models.ForeignKey(Org, on_delete=models.PROTECT, related_name="+")
+    request_id = models.CharField(max_length=100)
+    key = models.ForeignKey("keys.Key", on_delete=models.PROTECT, related_name="usage_events")
+    team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    model = models.CharField(max_length=100)
+    input_tokens = models.PositiveBigIntegerField()
+    output_tokens = models.PositiveBigIntegerField()
+    cost_micros = models.BigIntegerField()
+    status_code = models.PositiveSmallIntegerField()
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["org", "request_id"], name="usage_unique_request")
+        ]
+        indexes = [models.Index(fields=["key", "-occurred_at"], name="usage_key_time_idx")]
+
+    def __str__(self) -> str:
+        return self.request_id

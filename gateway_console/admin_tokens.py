@@ -1,0 +1,177 @@
+"""Admin API tokens (CONTRACT.md section 4): the services that create and revoke them, each one
+transaction with exactly one audit event, the reads the tokens page needs, and the check of a
+token presented to the API.
+
+Format: `sk-admin-` + 40 base62 characters of `secrets` randomness + 6 base62 characters of
+checksum, the key format of section 1 with another prefix, so that a mistyped or made-up token
+is refused without a database query. Stored: only `HMAC-SHA256(KEY_PEPPER, token)`.
+"""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q, QuerySet
+from django.http import Http404
+from django.utils import timezone
+
+import audit
+from audit import Actor
+from audit.actors import clean_ip
+from gateway_console.models import AdminToken, AdminTokenShown, Membership, Org, Role
+from keys import secret
+
+PREFIX = "sk-admin-"
+# The prefix and six random characters, as a key's display prefix is `sk-gw-` and six.
+DISPLAY_PREFIX_LENGTH = len(PREFIX) + 6
+NAME_MAX_LENGTH = AdminToken._meta.get_field("name").max_length
+
+
+class AdminTokenActionRefused(Exception):
+    """The action cannot be done to this token in its present state."""
+
+
+class TokenAlreadyShown(Exception):
+    """The form that reveals a new token was submitted a second time (a reload, the back
+    button)."""
+
+    def __init__(self, token: AdminToken):
+        super().__init__("This admin token was already shown once.")
+        self.token = token
+
+
+# Services
+
+
+@transaction.atomic
+def create_admin_token(
+    *, org: Org, actor: Actor, name: str, read_only: bool, nonce: str | None = None
+) -> tuple[AdminToken, str]:
+    """Creates a token and returns it with its plaintext, which is never stored."""
+    name = name.strip()
+    if not name:
+        raise AdminTokenActionRefused("Give the token a name.")
+    if len(name) > NAME_MAX_LENGTH:
+        raise AdminTokenActionRefused(f"A token's name has at most {NAME_MAX_LENGTH} characters.")
+    if nonce and (
+        shown := AdminTokenShown.objects.select_related("token").filter(nonce=nonce).first()
+    ):
+        raise TokenAlreadyShown(shown.token)
+    plaintext = secret.new_secret(prefix=PREFIX)
+    token = AdminToken.objects.create(
+        org=org,
+        name=name,
+        token_hash=secret.secret_hash(plaintext),
+        display_prefix=plaintext[:DISPLAY_PREFIX_LENGTH],
+        last4=secret.last4(plaintext),
+        read_only=read_only,
+        created_by=actor.user,
+    )
+    if nonce:
+        try:
+            with transaction.atomic():
+                AdminTokenShown.objects.create(nonce=nonce, token=token)
+        except IntegrityError:
+            # A concurrent submission of the same form won: this one makes nothing.
+            shown = AdminTokenShown.objects.select_related("token").get(nonce=nonce)
+            raise TokenAlreadyShown(shown.token) from None
+    audit.record(
+        org=org,
+        actor=actor,
+        action="admin_token.created",
+        target=token,
+        data={"name": token.name, "preview": token.preview, "read_only": token.read_only},
+    )
+    return token, plaintext
+
+
+@transaction.atomic
+def revoke_admin_token(*, token: AdminToken, actor: Actor) -> AdminToken:
+    """The token stops working at once; its row stays, so that the audit log keeps naming it."""
+    token = (
+        AdminToken.objects.select_for_update()
+        .select_related("org")
+        .get(pk=token.pk, org_id=token.org_id)
+    )
+    if token.is_revoked:
+        raise AdminTokenActionRefused("This token is already revoked.")
+    token.revoked_at = timezone.now()
+    token.save(update_fields=["revoked_at"])
+    audit.record(
+        org=token.org,
+        actor=actor,
+        action="admin_token.revoked",
+        target=token,
+        data={"name": token.name, "preview": token.preview, "read_only": token.read_only},
+    )
+    return token
+
+
+# Selectors
+
+
+def admin_tokens_of(membership: Membership) -> QuerySet[AdminToken]:
+    """The org's tokens: active ones first, newest first; then the revoked, latest first."""
+    return (
+        AdminToken.objects.filter(org=membership.org)
+        .select_related("created_by")
+        .order_by(F("revoked_at").desc(nulls_first=True), "-created_at")
+    )
+
+
+def admin_token_for(membership: Membership, token_id) -> AdminToken:
+    """The token if it belongs to the membership's org; a 404 otherwise."""
+    token = AdminToken.objects.filter(org=membership.org, pk=token_id).first()
+    if token is None:
+        raise Http404("No such admin token.")
+    return token
+
+
+# The API's check of a presented token
+
+
+def active_token(plaintext: str) -> AdminToken | None:
+    """The active token with this plaintext, or None. A malformed token or one whose checksum
+    does not match is refused here without a database query (section 1's checksum rule)."""
+    if not secret.is_well_formed(plaintext, prefix=PREFIX):
+        return None
+    token = (
+        AdminToken.objects.select_related("org")
+        .filter(token_hash=secret.secret_hash(plaintext), revoked_at__isnull=True)
+        .first()
+    )
+    if token is not None:
+        _note_use(token)
+    return token
+
+
+def _note_use(token: AdminToken) -> None:
+    # last_used_at is precise to LAST_USED_PRECISION: a busy script writes at most once an
+    # interval, and the conditional UPDATE keeps concurrent requests from writing it twice.
+    now = timezone.now()
+    stale_before = now - timedelta(seconds=settings.LAST_USED_PRECISION)
+    if token.last_used_at is not None and token.last_used_at > stale_before:
+        return
+    AdminToken.objects.filter(pk=token.pk).filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lte=stale_before)
+    ).update(last_used_at=now)
+    token.last_used_at = now
+
+
+def actor_for(token: AdminToken, request) -> Actor:
+    """Who an API call acts as: the token, named by its name and preview, never its secret."""
+    return Actor(
+        type="admin_token",
+        id=str(token.pk),
+        label=f"admin token {token.name} ({token.preview})",
+        role="read-only" if token.read_only else "admin",
+        ip_address=clean_ip(request.META.get("REMOTE_ADDR")),
+        user_agent=request.headers.get("User-Agent", "")[:300],
+        request_id=getattr(request, "request_id", ""),
+    )
+
+
+def as_membership(token: AdminToken) -> Membership:
+    """An unsaved membership that sees what the token may see (the whole org), so that the
+    token reads through the same scoped selectors as the console's pages."""
+    return Membership(org=token.org, role=Role.AUDITOR if token.read_only else Role.ADMIN)

@@ -1,0 +1,46 @@
+"""What the admin API's routers share in their OpenAPI document: the body of ContractError
+(CONTRACT.md sections 2 and 4), the statuses an operation documents, and times. The mapping of
+exceptions to that body is in gateway_console/api.py; the routers import only this module."""
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from ninja import Schema
+from pydantic import AfterValidator, AwareDatetime, Field
+
+
+class ErrorDetail(Schema):
+    type: str = Field(description="The OpenAI-style error type, e.g. `invalid_request_error`.")
+    code: str = Field(description="What went wrong, for programs, e.g. `invalid_admin_token`.")
+    message: str = Field(description="What went wrong, for people: a sentence one can act on.")
+    param: str | None = Field(
+        default=None, description="The field or parameter at fault, for validation errors."
+    )
+
+
+class ErrorOut(Schema):
+    error: ErrorDetail
+
+
+# Every operation: no, unknown or revoked token (401); a request that does not validate (422).
+READ = (401, 422)
+# Every change: also a read-only token (403) and a body that is not JSON (400).
+WRITE = (400, 401, 403, 422)
+
+
+def errors(*statuses: int) -> dict[int, type[ErrorOut]]:
+    """`response={200: KeyOut, **errors(*READ, 404)}`"""
+    return dict.fromkeys(sorted(set(statuses)), ErrorOut)
+
+
+def _in_utc(value: datetime) -> datetime:
+    # Python accepts offsets up to ±23:59, PostgreSQL only up to ±15:59: times go to the
+    # database in UTC. ValueError, so that a time out of range is a 422, not a 500.
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("this time is out of range") from None
+
+
+# A time with its UTC offset (required), converted to UTC.
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
