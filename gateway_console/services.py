@@ -1,10 +1,15 @@
 """Changes to organisations, teams and memberships."""
 
+from decimal import Decimal
+
 from django.db import transaction
+from django.utils import timezone
 from django.utils.text import slugify
 
 import audit
 from audit import Actor
+from billing.models import Counter, CounterKind, Wallet
+from billing.money import to_money
 from gateway_console.models import Membership, Org, Role, Team, User
 
 
@@ -36,6 +41,7 @@ def create_org(
             raise OrgActionRefused("A new owner needs a password.")
         owner = User.objects.create_user(email, owner_password)
     Membership.objects.create(org=org, user=owner, role=Role.OWNER)
+    Wallet.objects.create(org=org)
     audit.record(
         org=org,
         actor=actor,
@@ -53,6 +59,46 @@ def create_team(*, org: Org, actor: Actor, name: str) -> Team:
         raise OrgActionRefused(f"There is already a team called {name}.")
     team = Team.objects.create(org=org, name=name)
     audit.record(org=org, actor=actor, action="team.created", target=team, data={"name": name})
+    return team
+
+
+TEAM_LIMIT_FIELDS = ("spend_cap", "token_limit", "limit_period", "rpm_limit")
+
+
+@transaction.atomic
+def update_team_limits(
+    *,
+    team: Team,
+    actor: Actor,
+    spend_cap: Decimal | None,
+    token_limit: int | None,
+    limit_period: str,
+    rpm_limit: int | None,
+) -> Team:
+    team = Team.objects.select_for_update().get(pk=team.pk)
+    new = {
+        "spend_cap": to_money(spend_cap) if spend_cap is not None else None,
+        "token_limit": token_limit,
+        "limit_period": limit_period,
+        "rpm_limit": rpm_limit,
+    }
+    changes = {}
+    for field, value in new.items():
+        before = getattr(team, field)
+        if before != value:
+            changes[field] = {
+                "before": str(before) if isinstance(before, Decimal) else before,
+                "after": str(value) if isinstance(value, Decimal) else value,
+            }
+            setattr(team, field, value)
+    if not changes:
+        return team
+    team.save(update_fields=list(changes))
+    if "limit_period" in changes:
+        # A new reset period starts now: the old period's counter ends here (it counts as zero
+        # from now on, CONTRACT.md section 2), and the next usage opens the new period.
+        Counter.objects.filter(team=team, kind=CounterKind.LIMIT).update(period_end=timezone.now())
+    audit.record(org=team.org, actor=actor, action="team.updated", target=team, changes=changes)
     return team
 
 

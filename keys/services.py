@@ -10,6 +10,7 @@ from django.utils import timezone
 
 import audit
 from audit import Actor
+from billing.models import Counter, CounterKind
 from billing.money import to_money
 from billing.periods import LimitPeriod
 from gateway_console.models import Org, Team
@@ -166,6 +167,10 @@ def update_key(*, key: Key, actor: Actor, settings_: KeySettings) -> Key:
         return key
     key.updated_at = timezone.now()
     key.save()
+    if "limit_period" in changes:
+        # A new reset period starts now: the old period's counter ends here (an ended period
+        # counts as zero, CONTRACT.md section 2) and the next usage opens the new one.
+        Counter.objects.filter(key=key, kind=CounterKind.LIMIT).update(period_end=key.updated_at)
     audit.record(org=key.org, actor=actor, action="key.updated", target=key, changes=changes)
     return key
 

@@ -42,6 +42,7 @@ def _keys_table(page: Page) -> Locator:
     return page.locator("#keys-table tbody")
 
 
+@pytest.mark.smoke
 def test_admin_creates_disables_rotates_and_deletes_a_key(
     page: Page, live_server, screenshot, sign_in, org, team, admin_membership
 ):
