@@ -187,8 +187,11 @@ def fixed_rate_latency(plaintext: str, rate: int, seconds: int, connections: int
     failures: list = []
     start = time.perf_counter() + 0.5
     body = json.dumps({"model": "gpt-4o-mini"})
-    headers = {"X-Gateway-Token": GATEWAY_TOKEN, "Authorization": f"Bearer {plaintext}",
-               "Content-Type": "application/json"}
+    headers = {
+        "X-Gateway-Token": GATEWAY_TOKEN,
+        "Authorization": f"Bearer {plaintext}",
+        "Content-Type": "application/json",
+    }
 
     def worker() -> None:
         conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=10)
@@ -223,7 +226,11 @@ def fixed_rate_latency(plaintext: str, rate: int, seconds: int, connections: int
     def percentile(p: float) -> float:
         return latencies[min(len(latencies) - 1, int(len(latencies) * p))] * 1000
 
-    return {"p50_ms": percentile(0.50), "p99_ms": percentile(0.99), "rate": round(total / elapsed, 1)}
+    return {
+        "p50_ms": percentile(0.50),
+        "p99_ms": percentile(0.99),
+        "rate": round(total / elapsed, 1),
+    }
 
 
 def post_usage(key_ids: list[str], *, writers: int, batches: int, size: int) -> tuple[float, int]:
