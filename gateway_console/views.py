@@ -10,6 +10,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from audit import Actor
+from billing import selectors as billing_selectors
 from gateway_console import admin_tokens, selectors, services
 from gateway_console.forms import AdminTokenForm, SignInForm, TeamForm, TeamLimitsForm
 from gateway_console.middleware import SESSION_ORG_KEY
@@ -96,7 +97,9 @@ def _team_for(membership, team_id) -> Team:
 def team_detail(request: HttpRequest, team_id) -> HttpResponse:
     team = _team_for(request.membership, team_id)
     return render(
-        request, "orgs/team_detail.html", {"team": team, "usage": selectors.team_usage_now(team)}
+        request,
+        "orgs/team_detail.html",
+        {"team": team, "usage": billing_selectors.team_limits_now(team)},
     )
 
 

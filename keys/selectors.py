@@ -61,7 +61,10 @@ def key_for(membership: Membership, key_id) -> Key:
     except ValueError:
         raise Http404("No such key.") from None
     key = (
-        _keys_in_scope(membership).select_related("team", "created_by").filter(pk=key_uuid).first()
+        _keys_in_scope(membership)
+        .select_related("team", "created_by", "org")
+        .filter(pk=key_uuid)
+        .first()
     )
     if key is None:
         raise Http404("No such key.")

@@ -8,6 +8,7 @@ from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_http_methods, require_POST
 
 from audit import Actor
+from billing import selectors as billing_selectors
 from gateway_console.roles import membership_required, role_required
 from keys import selectors, services
 from keys.forms import BatchForm, KeyForm, RotateForm
@@ -116,7 +117,13 @@ def key_new(request: HttpRequest) -> HttpResponse:
 def key_detail(request: HttpRequest, key_id) -> HttpResponse:
     key = selectors.key_for(request.membership, key_id)
     return render(
-        request, "keys/detail.html", {"key": key, "trail": selectors.key_audit_trail(key)}
+        request,
+        "keys/detail.html",
+        {
+            "key": key,
+            "trail": selectors.key_audit_trail(key),
+            "limits": billing_selectors.key_limits_now(key),
+        },
     )
 
 

@@ -18,8 +18,9 @@ LIST = "/keys/"
 # Session, user, membership, one page of keys, the org switcher's memberships and the teams of
 # the filter: the same for 5 keys as for 60.
 LIST_QUERIES = 6
-# Session, user, membership, the key (with team and creator), its audit trail, the switcher.
-DETAIL_QUERIES = 6
+# Session, user, membership, the key (with team, creator and org), its counters, its audit
+# trail, the switcher.
+DETAIL_QUERIES = 7
 
 
 def _names(response) -> list[str]:

@@ -1,0 +1,24 @@
+from decimal import Decimal, InvalidOperation
+
+from django import template
+
+from billing import money
+
+register = template.Library()
+
+MONEY_FIELDS = {"monthly_spend_cap", "cost_limit", "spend_cap", "amount", "balance_after"}
+
+
+@register.filter
+def audit_value(value, field: str = ""):
+    """An audited value as a person reads it: amounts as money, lists joined, empty as a dash."""
+    if value is None or value == "" or value == []:
+        return "—"
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value)
+    if field in MONEY_FIELDS and isinstance(value, str):
+        try:
+            return money.display(Decimal(value))
+        except InvalidOperation:
+            return value
+    return value
