@@ -189,3 +189,167 @@ class UsageEvent(models.Model):
 
     def __str__(self) -> str:
         return self.request_id
+
+
+class EntryKind(models.TextChoices):
+    TOP_UP = "top_up", "Top-up"
+    USAGE_DEBIT = "usage_debit", "Usage"
+    REFUND = "refund", "Refund"
+    ADJUSTMENT = "adjustment", "Adjustment"
+
+
+class WalletEntry(models.Model):
+    """One movement of an org's wallet. Append-only (database triggers, migration 0003):
+    the wallet's balance always equals the sum of its entries."""
+
+    id = models.BigAutoField(primary_key=True)
+    org = models.ForeignKey(Org, on_delete=models.PROTECT, related_name="wallet_entries")
+    kind = models.CharField(max_length=16, choices=EntryKind.choices)
+    amount_micros = models.BigIntegerField(
+        help_text="Positive adds to the balance, negative takes from it."
+    )
+    balance_after_micros = models.BigIntegerField()
+    reason = models.CharField(max_length=300, blank=True)
+    reference = models.CharField(
+        max_length=100, blank=True, help_text="A usage batch, an invoice, a ticket…"
+    )
+    actor_type = models.CharField(max_length=16, blank=True)
+    actor_id = models.CharField(max_length=64, blank=True)
+    actor_label = models.CharField(max_length=254, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["org", "-id"], name="wallet_entry_org_idx"),
+            models.Index(fields=["org", "kind", "-id"], name="wallet_entry_org_kind_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind="top_up", amount_micros__gt=0)
+                | Q(kind="usage_debit", amount_micros__lte=0)
+                | Q(kind="refund", amount_micros__gt=0)
+                | (Q(kind="adjustment") & ~Q(amount_micros=0)),
+                name="wallet_entry_sign_matches_kind",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.amount_micros} for {self.org_id}"
+
+
+class CounterPeriod(models.Model):
+    """The totals of a counter's closed period, kept for the usage pages and for audits."""
+
+    id = models.BigAutoField(primary_key=True)
+    org = models.ForeignKey(Org, on_delete=models.PROTECT, related_name="+")
+    counter = models.ForeignKey(Counter, on_delete=models.PROTECT, related_name="periods")
+    key = models.ForeignKey(
+        "keys.Key", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    kind = models.CharField(max_length=8, choices=CounterKind.choices)
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    spend_micros = models.BigIntegerField()
+    tokens = models.BigIntegerField()
+    closed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["counter", "period_start"], name="counter_period_once"),
+        ]
+        indexes = [models.Index(fields=["key", "-period_start"], name="counter_period_key_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.period_start:%Y-%m-%d} of {self.key_id or self.team_id}"
+
+
+class FindingKind(models.TextChoices):
+    WALLET = "wallet", "Wallet balance differs from its ledger"
+    KEY_COUNTER = "key_counter", "Key counter differs from its usage events"
+    TEAM_COUNTER = "team_counter", "Team counter differs from its usage events"
+
+
+class ReconciliationFinding(models.Model):
+    """A difference found by reconcile_wallets: logged and shown to staff, never fixed silently."""
+
+    id = models.BigAutoField(primary_key=True)
+    org = models.ForeignKey(Org, on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=16, choices=FindingKind.choices)
+    subject = models.CharField(max_length=64, help_text="The wallet's org, the key or the team.")
+    expected_micros = models.BigIntegerField(null=True, blank=True)
+    actual_micros = models.BigIntegerField(null=True, blank=True)
+    detail = models.CharField(max_length=300, blank=True)
+    found_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-found_at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.subject}: expected {self.expected_micros}, found {self.actual_micros}"
+
+
+class AlertSettings(models.Model):
+    """What an org admin wants to be told about; every threshold is optional."""
+
+    org = models.OneToOneField(
+        Org, on_delete=models.CASCADE, primary_key=True, related_name="alert_settings"
+    )
+    wallet_below = models.DecimalField(
+        max_digits=MAX_DIGITS,
+        decimal_places=DECIMAL_PLACES,
+        null=True,
+        blank=True,
+        help_text="Alert when the wallet balance falls below this amount.",
+    )
+    cap_at_80 = models.BooleanField("a key or team at 80% of a cap", default=True)
+    cap_at_100 = models.BooleanField("a key or team at 100% of a cap", default=True)
+    key_expiring = models.BooleanField("a key expiring within 7 days", default=True)
+    email = models.BooleanField("email the org's owners and admins", default=True)
+    webhook_url = models.URLField(
+        blank=True, help_text="Also POST each alert here, signed with an HMAC header."
+    )
+    webhook_secret = models.CharField(max_length=64, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"alert settings of {self.org_id}"
+
+
+class AlertKind(models.TextChoices):
+    WALLET_LOW = "wallet_low", "Wallet low"
+    KEY_CAP = "key_cap", "Key near or at a cap"
+    TEAM_CAP = "team_cap", "Team near or at a cap"
+    KEY_EXPIRING = "key_expiring", "Key expiring"
+
+
+class Alert(models.Model):
+    """An alert, raised once per threshold per period (the unique constraint), then sent."""
+
+    id = models.BigAutoField(primary_key=True)
+    org = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="alerts")
+    kind = models.CharField(max_length=16, choices=AlertKind.choices)
+    subject = models.CharField(max_length=64, help_text="The key, team or org it is about.")
+    threshold = models.CharField(max_length=32, help_text="80, 100, the amount, or the expiry day.")
+    period_start = models.DateTimeField(help_text="The period in which this threshold was crossed.")
+    message = models.CharField(max_length=300)
+    created_at = models.DateTimeField(default=timezone.now)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+    webhook_delivered_at = models.DateTimeField(null=True, blank=True)
+    webhook_attempts = models.PositiveSmallIntegerField(default=0)
+    webhook_last_error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["org", "kind", "subject", "threshold", "period_start"],
+                name="alert_once_per_period",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.message

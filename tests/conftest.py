@@ -7,7 +7,7 @@ from gateway_console.middleware import SESSION_ORG_KEY
 from gateway_console.models import Role
 from tests.factories import MembershipFactory, OrgFactory, TeamFactory, make_key
 
-APPEND_ONLY_TABLES = ["audit_auditevent"]
+APPEND_ONLY_TABLES = ["audit_auditevent", "billing_walletentry", "billing_counterperiod"]
 
 
 @pytest.fixture(autouse=True)
