@@ -4,12 +4,14 @@ Money in counters is integer micro-units (a millionth of a dollar), changed only
 SQL statements; prices and multipliers are Decimal."""
 
 import uuid
+from decimal import Decimal
 
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
 from billing.money import DECIMAL_PLACES, MAX_DIGITS
+from billing.pricing import micros_to_money
 from gateway_console.models import Org, Team
 
 
@@ -236,6 +238,14 @@ class WalletEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.amount_micros} for {self.org_id}"
+
+    @property
+    def amount(self) -> Decimal:
+        return micros_to_money(self.amount_micros)
+
+    @property
+    def balance_after(self) -> Decimal:
+        return micros_to_money(self.balance_after_micros)
 
 
 class CounterPeriod(models.Model):

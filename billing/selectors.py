@@ -4,10 +4,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from django.db.models import (
+    Case,
+    DecimalField,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Cast, Coalesce, Greatest
 from django.utils import timezone
 
 from billing import money
-from billing.models import Counter, CounterKind
+from billing.models import Counter, CounterKind, ModelPrice, WalletEntry
 from billing.periods import LimitPeriod, period_bounds
 from billing.pricing import micros_to_money, money_to_micros
 from gateway_console.models import Team
@@ -88,3 +101,154 @@ def team_limits_now(team: Team) -> list[LimitUse]:
             LimitUse("Requests per minute", f"{team.rpm_limit:,} per minute", None, None, None)
         )
     return rows
+
+
+# The billing pages ---------------------------------------------------------------------------
+
+
+def _current_counter(kind: str, owner: str) -> QuerySet[Counter]:
+    """The counter of the row's key or team whose period is still running."""
+    now = timezone.now()
+    return Counter.objects.filter(**{owner: OuterRef("pk")}, kind=kind).filter(
+        Q(period_end__isnull=True) | Q(period_end__gt=now)
+    )
+
+
+def _ratio(used, cap_micros_expr):
+    return Case(
+        When(
+            **{f"{cap_micros_expr[0]}__isnull": False},
+            then=ExpressionWrapper(
+                Cast(used, DecimalField(max_digits=30, decimal_places=6)) / cap_micros_expr[1],
+                output_field=DecimalField(max_digits=30, decimal_places=6),
+            ),
+        ),
+        default=Value(Decimal(0)),
+        output_field=DecimalField(max_digits=30, decimal_places=6),
+    )
+
+
+CAP_SORTS = {"-used": "Most used first", "name": "Name", "period_end": "Period ends soonest"}
+
+
+def capped_keys(org, *, sort: str = "-used") -> QuerySet[Key]:
+    """Every key of the org with a cap, with its use in the current period, ready to sort by how
+    much of its tightest cap it has used."""
+    month = _current_counter(CounterKind.MONTH, "key")
+    limit = _current_counter(CounterKind.LIMIT, "key")
+    keys = (
+        Key.objects.filter(org=org)
+        .exclude(status="deleted")
+        .filter(
+            Q(monthly_spend_cap__isnull=False)
+            | Q(cost_limit__isnull=False)
+            | Q(token_limit__isnull=False)
+        )
+        .select_related("team")
+        .annotate(
+            month_spend=Coalesce(Subquery(month.values("spend_micros")[:1]), 0),
+            month_end=Subquery(month.values("period_end")[:1]),
+            limit_spend=Coalesce(Subquery(limit.values("spend_micros")[:1]), 0),
+            limit_tokens=Coalesce(Subquery(limit.values("tokens")[:1]), 0),
+            limit_end=Subquery(limit.values("period_end")[:1]),
+            org_timezone=F("org__timezone"),
+        )
+        .annotate(
+            used_ratio=Greatest(
+                _ratio(F("month_spend"), ("monthly_spend_cap", F("monthly_spend_cap") * 1_000_000)),
+                _ratio(F("limit_spend"), ("cost_limit", F("cost_limit") * 1_000_000)),
+                _ratio(F("limit_tokens"), ("token_limit", F("token_limit"))),
+            ),
+        )
+    )
+    order = {
+        "-used": ["-used_ratio", "name", "id"],
+        "name": ["name", "id"],
+        "period_end": [F("limit_end").asc(nulls_last=True), "name", "id"],
+    }.get(sort)
+    return keys.order_by(*(order or ["-used_ratio", "name", "id"]))
+
+
+def capped_teams(org) -> list[tuple[Team, list[LimitUse]]]:
+    """Every team with a limit and its use this period, in one query."""
+    limit = _current_counter(CounterKind.LIMIT, "team")
+    teams = (
+        Team.objects.filter(org=org)
+        .filter(
+            Q(spend_cap__isnull=False) | Q(token_limit__isnull=False) | Q(rpm_limit__isnull=False)
+        )
+        .annotate(
+            limit_spend=Coalesce(Subquery(limit.values("spend_micros")[:1]), 0),
+            limit_tokens=Coalesce(Subquery(limit.values("tokens")[:1]), 0),
+            limit_end=Subquery(limit.values("period_end")[:1]),
+        )
+        .order_by("name")
+    )
+    rows = []
+    for team in teams:
+        end = team.limit_end or period_bounds(team.limit_period, timezone.now(), org.timezone)[1]
+        limits = []
+        if team.spend_cap is not None:
+            limits.append(_spend("Spend", team.spend_cap, team.limit_spend, end))
+        if team.token_limit is not None:
+            limits.append(_tokens("Tokens", team.token_limit, team.limit_tokens, end))
+        if team.rpm_limit is not None:
+            limits.append(
+                LimitUse("Requests per minute", f"{team.rpm_limit:,} per minute", None, None, None)
+            )
+        rows.append((team, limits))
+    return rows
+
+
+def key_cap_rows(key: Key) -> list[LimitUse]:
+    """The caps of a key from capped_keys' annotations (no further query)."""
+    rows = []
+    if key.monthly_spend_cap is not None:
+        rows.append(
+            _spend(
+                "Monthly spend",
+                key.monthly_spend_cap,
+                key.month_spend,
+                key.month_end
+                or period_bounds(LimitPeriod.MONTHLY, timezone.now(), key.org_timezone)[1],
+            )
+        )
+    end = key.limit_end or period_bounds(key.limit_period, timezone.now(), key.org_timezone)[1]
+    if key.cost_limit is not None:
+        rows.append(
+            _spend(
+                f"Cost ({key.get_limit_period_display().lower()})",
+                key.cost_limit,
+                key.limit_spend,
+                end,
+            )
+        )
+    if key.token_limit is not None:
+        rows.append(
+            _tokens(
+                f"Tokens ({key.get_limit_period_display().lower()})",
+                key.token_limit,
+                key.limit_tokens,
+                end,
+            )
+        )
+    return rows
+
+
+def ledger_of(org, *, kind: str = "", before_id: int | None = None, page_size: int = 50):
+    """The org's wallet entries, newest first, a keyset page at a time."""
+    entries = WalletEntry.objects.filter(org=org)
+    if kind:
+        entries = entries.filter(kind=kind)
+    if before_id is not None:
+        entries = entries.filter(id__lt=before_id)
+    rows = list(entries.order_by("-id")[: page_size + 1])
+    return rows[:page_size], (rows[page_size - 1].id if len(rows) > page_size else None)
+
+
+def prices_for(org) -> list[ModelPrice]:
+    """The models the org's plan may call (every priced model when the plan names none)."""
+    plan = org.plan
+    if plan is not None and plan.models.exists():
+        return list(plan.models.order_by("model"))
+    return list(ModelPrice.objects.order_by("model"))

@@ -2,13 +2,18 @@ import json
 import logging
 
 from django.core.exceptions import RequestDataTooBig
+from django.core.paginator import Paginator
 from django.db import DatabaseError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
+from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from billing import usage
+from billing import selectors, usage
+from billing.models import EntryKind, Wallet
+from billing.pricing import micros_to_money
 from gateway_console.contract import ContractError, check_gateway_token
+from gateway_console.roles import role_required
 
 logger = logging.getLogger(__name__)
 
@@ -80,3 +85,66 @@ def usage_view(request: HttpRequest) -> HttpResponse:
             "Usage could not be recorded; retry the same events.",
             headers={"Retry-After": "5"},
         ).response()
+
+
+# The billing pages (org admins and auditors) -------------------------------------------------
+
+
+@role_required("reader")
+def billing_overview(request: HttpRequest) -> HttpResponse:
+    org = request.membership.org
+    wallet = Wallet.objects.filter(org=org).first()
+    context = {
+        "balance": micros_to_money(wallet.balance_micros) if wallet else None,
+        "held": micros_to_money(wallet.held_micros) if wallet else None,
+        "plan": org.plan,
+        "prices": selectors.prices_for(org),
+        "recent": selectors.ledger_of(org, page_size=10)[0],
+    }
+    return render(request, "billing/overview.html", context)
+
+
+@role_required("reader")
+def ledger(request: HttpRequest) -> HttpResponse:
+    kind = request.GET.get("kind", "")
+    kind = kind if kind in EntryKind.values else ""
+    before = request.GET.get("before", "")
+    entries, next_before = selectors.ledger_of(
+        request.membership.org, kind=kind, before_id=int(before) if before.isdigit() else None
+    )
+    query = QueryDict(mutable=True)
+    if kind:
+        query["kind"] = kind
+    older = None
+    if next_before:
+        query["before"] = str(next_before)
+        older = "?" + query.urlencode()
+    context = {"entries": entries, "kind": kind, "kinds": EntryKind.choices, "older_link": older}
+    template = (
+        "billing/_ledger_table.html"
+        if request.htmx and request.htmx.target == "ledger-table"
+        else "billing/ledger.html"
+    )
+    return render(request, template, context)
+
+
+@role_required("reader")
+def caps(request: HttpRequest) -> HttpResponse:
+    org = request.membership.org
+    sort = request.GET.get("sort", "-used")
+    sort = sort if sort in selectors.CAP_SORTS else "-used"
+    page = Paginator(selectors.capped_keys(org, sort=sort), 50).get_page(request.GET.get("page"))
+    rows = [(key, selectors.key_cap_rows(key)) for key in page.object_list]
+    context = {
+        "page": page,
+        "rows": rows,
+        "sort": sort,
+        "sorts": selectors.CAP_SORTS,
+        "teams": selectors.capped_teams(org),
+    }
+    template = (
+        "billing/_caps_table.html"
+        if request.htmx and request.htmx.target == "caps-table"
+        else "billing/caps.html"
+    )
+    return render(request, template, context)

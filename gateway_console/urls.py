@@ -28,6 +28,7 @@ urlpatterns = [
     ),
     path("keys/", include("keys.urls")),
     path("audit/", include("audit.urls")),
+    path("billing/", include("billing.urls")),
     path("healthz", health, name="health"),
     path("api/v1/gateway/authorize", authorize_view, name="gateway-authorize"),
     # Envoy's ext_authz appends the client's path to its path_prefix.
