@@ -26,7 +26,7 @@ CHANGERS = {"owner", "admin"}
 @dataclass(frozen=True)
 class Call:
     method: str
-    path: str  # "{key}" stands for the id of a key of this org (of the member's own team)
+    path: str  # "{key}"/"{team}": a key of this org (of the member's own team) / that team
     data: dict | None = None
 
     def __str__(self) -> str:
@@ -36,6 +36,7 @@ class Call:
 CREATE_KEY = {"name": "new-key", "type": "standard", "limit_period": "monthly"}
 EDIT_KEY = {"name": "billing-renamed", "type": "standard", "limit_period": "monthly"}
 BATCH = {"action": "disable", "keys": "{key}", "confirmed": "yes"}
+TEAM_LIMITS = {"spend_cap": "50", "token_limit": "", "limit_period": "weekly", "rpm_limit": "30"}
 
 # fmt: off
 #                                                  owner admin member auditor anon other-org-admin
@@ -62,6 +63,17 @@ MATRIX = [
     (Call("POST", "/keys/batch/", BATCH),             302,  302,  403,   403,   302,  302),
     (Call("POST", "/teams/new/", {"name": "Research"}),
                                                       302,  302,  403,   403,   302,  302),
+    (Call("GET", "/teams/{team}/"),                   200,  200,  200,   200,   302,  404),
+    (Call("GET", "/teams/{team}/edit/"),              200,  200,  403,   403,   302,  404),
+    (Call("POST", "/teams/{team}/edit/", TEAM_LIMITS),
+                                                      302,  302,  403,   403,   302,  404),
+    (Call("GET", "/billing/"),                        200,  200,  403,   200,   302,  200),
+    (Call("GET", "/billing/ledger/"),                 200,  200,  403,   200,   302,  200),
+    (Call("GET", "/billing/caps/"),                   200,  200,  403,   200,   302,  200),
+    (Call("GET", "/admin-tokens/"),                   200,  200,  403,   200,   302,  200),
+    (Call("GET", "/admin-tokens/new/"),               200,  200,  403,   403,   302,  200),
+    (Call("POST", "/admin-tokens/new/", {"name": "ci", "nonce": "n-1"}),
+                                                      200,  200,  403,   403,   302,  200),
 ]
 # fmt: on
 
@@ -80,7 +92,7 @@ def _state_of(org, key) -> dict:
     return {
         "key": model_to_dict(Key.objects.get(pk=key.pk)),
         "keys": Key.objects.filter(org=org).count(),
-        "teams": Team.objects.filter(org=org).count(),
+        "teams": list(Team.objects.filter(org=org).order_by("pk").values()),
         "events": AuditEvent.objects.filter(org=org).count(),
     }
 
@@ -88,7 +100,7 @@ def _state_of(org, key) -> dict:
 @pytest.mark.parametrize(("call", "role", "expected"), CASES)
 def test_role_matrix(request, call, role, expected, org, team, key):
     client = _client(request, role)
-    path = call.path.format(key=key.pk)
+    path = call.path.format(key=key.pk, team=team.pk)
     data = {k: v.format(key=key.pk) for k, v in (call.data or {}).items()}
     if "team" not in data and call.path.endswith("/edit/"):
         data["team"] = str(team.pk)
@@ -128,6 +140,13 @@ def test_matrix_covers_every_page_of_the_console():
         "/teams/new/",
         "/members/",
         "/audit/",
+        "/teams/{team}/",
+        "/teams/{team}/edit/",
+        "/billing/",
+        "/billing/ledger/",
+        "/billing/caps/",
+        "/admin-tokens/",
+        "/admin-tokens/new/",
     } <= paths
 
 
