@@ -19,6 +19,8 @@ ACTIONS: dict[str, str] = {
     "admin_token.revoked": "revoked an admin token",
     "wallet.topped_up": "topped up the wallet",
     "wallet.adjusted": "adjusted the wallet",
+    "wallet.refunded": "refunded to the wallet",
+    "alerts.updated": "changed the alert settings",
 }
 
 

@@ -22,7 +22,12 @@ def period_bounds(period: str, at: datetime, tz_name: str) -> tuple[datetime, da
 
     Boundaries are built as wall-clock times in the zone (never by adding hours), so a day of a
     DST change is 23 or 25 hours long and a month starts at local midnight on its 1st.
+    A local midnight that does not exist (a DST change at midnight, as in America/Havana) is
+    read as the first instant of that day; a repeated one as its first occurrence.
     `never` is one period from the epoch, without end."""
+    if at.tzinfo is None:
+        # A naive time would be read in the server's zone, not the org's.
+        raise ValueError("period_bounds needs an aware time")
     if period == LimitPeriod.NEVER:
         return EPOCH, None
     tz = ZoneInfo(tz_name)

@@ -18,6 +18,7 @@ from decimal import Decimal
 from django.db import connection, transaction
 from django.utils.dateparse import parse_datetime
 
+from billing import ledger, resets
 from billing.dbvalues import as_decimal, as_uuid, db_id, db_time
 from billing.models import ModelPrice
 from billing.periods import LimitPeriod, period_bounds
@@ -306,9 +307,26 @@ def _apply(events: list[Event], keys: dict, now: datetime) -> None:
                 "INSERT INTO billing_wallet (org_id, balance_micros, held_micros, updated_at) VALUES (%s, %s, 0, %s)"
                 " ON CONFLICT (org_id) DO UPDATE SET balance_micros = billing_wallet.balance_micros - %s,"
                 " held_micros = CASE WHEN billing_wallet.held_micros > %s THEN billing_wallet.held_micros - %s ELSE 0 END,"
-                " updated_at = EXCLUDED.updated_at",
+                " updated_at = EXCLUDED.updated_at RETURNING balance_micros",
                 [db_id(org_id), -d.spend, db_time(now), d.spend, d.release, d.release],
             )
+            # The ledger (billing.ledger): one usage_debit entry per org per batch, with the
+            # balance this statement returned, in this transaction.
+            ledger.append_usage_debit(
+                org_id=org_id,
+                spend_micros=d.spend,
+                balance_after_micros=cursor.fetchone()[0],
+                events=events,
+                now=now,
+            )
+        # Before any counter moves: lock this batch's counters and keep the totals of those
+        # whose period has ended (the statements below start their new periods).
+        resets.close_ended_periods_of(
+            cursor,
+            key_ids=[k for k in key_deltas if k in org_of_key],
+            team_ids=[t for t in team_deltas if t in team_info],
+            now=now,
+        )
         for key_id in sorted(key_deltas, key=str):
             d = key_deltas[key_id]
             if key_id not in org_of_key:
@@ -352,7 +370,8 @@ def _upsert_counter(
     cursor, owner: str, owner_id, org_id, kind: str, bounds, d: Delta, now: datetime
 ) -> None:
     """Adds to the counter in its current period, starting a new period first when the stored
-    one has ended, in one statement."""
+    one has ended, in one statement. The ended period's totals are already in the history
+    (resets.close_ended_periods_of, earlier in this transaction)."""
     start, end = bounds
     ended = "billing_counter.period_end IS NOT NULL AND billing_counter.period_end <= %(now)s"
     cursor.execute(

@@ -14,12 +14,29 @@ app.conf.beat_schedule = {
         "task": "keys.tasks.forget_ended_rotation_grace",
         "schedule": 300.0,
     },
+    # Authorize never waits for it (an ended period counts as zero); the interval is an
+    # environment variable so that a test can watch a real beat run it within seconds.
+    "reset-periods-due": {
+        "task": "billing.tasks.reset_periods_due",
+        "schedule": float(os.environ.get("RESET_PERIODS_EVERY_SECONDS", "60")),
+    },
     "release-expired-holds": {
         "task": "billing.tasks.release_expired_holds",
+        "schedule": 60.0,
+    },
+    # Raises each alert once per threshold per period (the Alert unique constraint), so running
+    # it often, or on two workers, sends nothing twice.
+    "evaluate-alerts": {
+        "task": "billing.tasks.evaluate_alerts",
         "schedule": 60.0,
     },
     "clear-expired-sessions": {
         "task": "gateway_console.tasks.clear_expired_sessions",
         "schedule": crontab(minute=17, hour=3),
+    },
+    # Daily, at a quiet hour (CELERY_TIMEZONE is UTC): balance = sum(ledger), counters = usage.
+    "reconcile-wallets": {
+        "task": "billing.tasks.reconcile_wallets",
+        "schedule": crontab(minute=0, hour=4),
     },
 }

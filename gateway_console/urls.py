@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 
+from billing import alert_views
 from billing.views import usage_view
 from gateway_console import views
 from gateway_console.api import api
@@ -25,6 +26,13 @@ urlpatterns = [
         "admin-tokens/<uuid:token_id>/revoke/",
         views.admin_token_revoke,
         name="admin-token-revoke",
+    ),
+    path("billing/alerts/", alert_views.alert_list, name="alerts"),
+    path("billing/alerts/settings/", alert_views.alert_settings, name="alert-settings"),
+    path(
+        "billing/alerts/settings/webhook-secret/",
+        alert_views.webhook_secret_regenerate,
+        name="alert-webhook-secret",
     ),
     path("keys/", include("keys.urls")),
     path("audit/", include("audit.urls")),

@@ -21,3 +21,5 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# The tests' webhook receivers listen on 127.0.0.1; test_webhook_guard turns this off again.
+ALERT_WEBHOOK_ALLOW_PRIVATE = True

@@ -6,7 +6,14 @@ from billing import money
 
 register = template.Library()
 
-MONEY_FIELDS = {"monthly_spend_cap", "cost_limit", "spend_cap", "amount", "balance_after"}
+MONEY_FIELDS = {
+    "monthly_spend_cap",
+    "cost_limit",
+    "spend_cap",
+    "amount",
+    "balance_after",
+    "wallet_below",
+}
 
 
 @register.filter

@@ -15,12 +15,12 @@ from tests.factories import TeamFactory, make_key
 pytestmark = pytest.mark.django_db
 
 LIST = "/keys/"
-# Session, user, membership, one page of keys, the org switcher's memberships and the teams of
-# the filter: the same for 5 keys as for 60.
-LIST_QUERIES = 6
+# Session, user, membership, one page of keys, the org switcher's memberships, the teams of
+# the filter and the nav's new-alerts badge (not for members): the same for 5 keys as for 60.
+LIST_QUERIES = 7
 # Session, user, membership, the key (with team, creator and org), its counters, its audit
-# trail, the switcher.
-DETAIL_QUERIES = 7
+# trail, the switcher, the alerts badge.
+DETAIL_QUERIES = 8
 
 
 def _names(response) -> list[str]:
