@@ -161,3 +161,33 @@ def _move(cursor, group: _Group, now: datetime) -> int:
         },
     )
     return cursor.rowcount
+
+
+def restart_period_now(
+    *, owner: str, owner_id, kind: str, period: str, tz: str, now: datetime
+) -> None:
+    """A key's or team's reset period was changed: its running period closes now (its totals go
+    to the history) and a new one starts now, ending where the new kind of period ends. Starting
+    at `now` rather than at the period's usual boundary keeps the closed and the new period from
+    overlapping, so no usage is counted in both and no two closed periods share a start."""
+    assert owner in ("key_id", "team_id")
+    params = {
+        "id": db_id(owner_id),
+        "kind": kind,
+        "now": db_time(now),
+        "end": db_time(period_bounds(period, now, tz)[1]),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO billing_counterperiod ({_HISTORY_COLUMNS})"
+            " SELECT org_id, id, key_id, team_id, kind, period_start,"
+            " CASE WHEN period_end IS NOT NULL AND period_end < %(now)s THEN period_end ELSE %(now)s END,"
+            f" spend_micros, tokens, %(now)s FROM billing_counter WHERE {owner} = %(id)s AND kind = %(kind)s"
+            " AND period_start < %(now)s ON CONFLICT (counter_id, period_start) DO NOTHING",
+            params,
+        )
+        cursor.execute(
+            "UPDATE billing_counter SET period_start = %(now)s, period_end = %(end)s, spend_micros = 0,"
+            f" tokens = 0 WHERE {owner} = %(id)s AND kind = %(kind)s",
+            params,
+        )

@@ -8,7 +8,8 @@ from django.utils.text import slugify
 
 import audit
 from audit import Actor
-from billing.models import Counter, CounterKind, Wallet
+from billing import resets
+from billing.models import CounterKind, Wallet
 from billing.money import to_money
 from gateway_console.models import Membership, Org, Role, Team, User
 
@@ -95,9 +96,15 @@ def update_team_limits(
         return team
     team.save(update_fields=list(changes))
     if "limit_period" in changes:
-        # A new reset period starts now: the old period's counter ends here (it counts as zero
-        # from now on, CONTRACT.md section 2), and the next usage opens the new period.
-        Counter.objects.filter(team=team, kind=CounterKind.LIMIT).update(period_end=timezone.now())
+        # A new reset period starts now; the running one closes into the history.
+        resets.restart_period_now(
+            owner="team_id",
+            owner_id=team.pk,
+            kind=CounterKind.LIMIT,
+            period=team.limit_period,
+            tz=team.org.timezone,
+            now=timezone.now(),
+        )
     audit.record(org=team.org, actor=actor, action="team.updated", target=team, changes=changes)
     return team
 

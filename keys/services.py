@@ -10,7 +10,8 @@ from django.utils import timezone
 
 import audit
 from audit import Actor
-from billing.models import Counter, CounterKind
+from billing import resets
+from billing.models import CounterKind
 from billing.money import to_money
 from billing.periods import LimitPeriod
 from gateway_console.models import Org, Team
@@ -168,9 +169,15 @@ def update_key(*, key: Key, actor: Actor, settings_: KeySettings) -> Key:
     key.updated_at = timezone.now()
     key.save()
     if "limit_period" in changes:
-        # A new reset period starts now: the old period's counter ends here (an ended period
-        # counts as zero, CONTRACT.md section 2) and the next usage opens the new one.
-        Counter.objects.filter(key=key, kind=CounterKind.LIMIT).update(period_end=key.updated_at)
+        # A new reset period starts now; the running one closes into the history.
+        resets.restart_period_now(
+            owner="key_id",
+            owner_id=key.pk,
+            kind=CounterKind.LIMIT,
+            period=key.limit_period,
+            tz=key.org.timezone,
+            now=key.updated_at,
+        )
     audit.record(org=key.org, actor=actor, action="key.updated", target=key, changes=changes)
     return key
 

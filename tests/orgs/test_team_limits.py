@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from audit import Actor
 from audit.models import AuditEvent
-from billing.models import Counter
+from billing.models import Counter, CounterPeriod
 from keys import services as key_services
 from keys.services import KeySettings
 from tests.factories import TeamFactory, make_key
@@ -61,32 +61,39 @@ def test_bad_limits_are_shown_beside_the_field_and_change_nothing(admin_client, 
     assert not AuditEvent.objects.filter(action="team.updated").exists()
 
 
-def test_changing_the_reset_period_ends_the_current_period_of_the_team_counter(
+def test_changing_the_reset_period_closes_the_running_period_into_the_history(
     admin_client, team, org
 ):
+    started = timezone.now() - timedelta(days=3)
     counter = Counter.objects.create(
         org=org,
         team=team,
         kind="limit",
-        period_start=timezone.now() - timedelta(days=3),
+        period_start=started,
         period_end=timezone.now() + timedelta(days=20),
         spend_micros=5_000_000,
+        tokens=70,
     )
 
-    _edit(admin_client, team)
+    _edit(admin_client, team)  # monthly -> daily
 
+    closed = CounterPeriod.objects.get(counter=counter)
     counter.refresh_from_db()
-    assert counter.period_end <= timezone.now()
-    assert counter.spend_micros == 5_000_000  # kept for history; it counts as zero from now on
+    assert (closed.period_start, closed.spend_micros, closed.tokens) == (started, 5_000_000, 70)
+    assert (
+        closed.period_end == counter.period_start
+    )  # the new period starts where the old one closed
+    assert (counter.spend_micros, counter.tokens) == (0, 0)
+    assert counter.period_end - counter.period_start <= timedelta(days=1)
 
 
-def test_changing_a_keys_reset_period_ends_its_limit_counter(org):
+def test_changing_a_keys_reset_period_closes_only_its_limit_counter(org):
     key, _ = make_key(org, name="k", cost_limit=Decimal("10"), limit_period="monthly")
     counter = Counter.objects.create(
         org=org,
         key=key,
         kind="limit",
-        period_start=timezone.now(),
+        period_start=timezone.now() - timedelta(days=2),
         period_end=timezone.now() + timedelta(days=20),
         spend_micros=1,
     )
@@ -107,8 +114,10 @@ def test_changing_a_keys_reset_period_ends_its_limit_counter(org):
 
     counter.refresh_from_db()
     month.refresh_from_db()
-    assert counter.period_end <= timezone.now()
-    assert month.period_end > timezone.now()
+    assert CounterPeriod.objects.filter(counter=counter, spend_micros=1).count() == 1
+    assert counter.spend_micros == 0
+    assert counter.period_end - counter.period_start <= timedelta(days=7)
+    assert month.spend_micros == 1 and not CounterPeriod.objects.filter(counter=month).exists()
 
 
 def test_team_page_shows_each_limit_against_its_use(admin_client, team, org):
@@ -151,3 +160,35 @@ def test_other_orgs_admin_gets_404_for_the_team(other_org_admin_client, team):
 def test_auditor_reads_the_team_and_changes_nothing(auditor_client, team):
     assert auditor_client.get(reverse("team-detail", args=[team.pk])).status_code == 200
     assert _edit(auditor_client, team).status_code == 403
+
+
+def test_usage_before_and_after_a_period_change_still_reconciles(admin_client, team, org):
+    from billing.models import ModelPrice
+    from billing.reconcile import reconcile_all
+    from billing.usage import record_batch
+
+    ModelPrice.objects.create(
+        model="m",
+        input_per_million=Decimal("1"),
+        output_per_million=Decimal("1"),
+        max_output_tokens=10,
+    )
+    key, _ = make_key(org, name="in-team", team=team)
+
+    def event(n):
+        return {
+            "request_id": f"r{n}",
+            "key_id": str(key.pk),
+            "model": "m",
+            "input_tokens": 100,
+            "output_tokens": 0,
+            "status_code": 200,
+            "occurred_at": timezone.now().isoformat(),
+        }
+
+    record_batch([event(1)])
+    _edit(admin_client, team)  # the team's period changes: monthly -> daily
+    record_batch([event(2)])
+
+    assert reconcile_all().findings == []
+    assert Counter.objects.get(team=team, kind="limit").spend_micros == 100
