@@ -5,8 +5,8 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db.models import (
+    BigIntegerField,
     Case,
-    DecimalField,
     ExpressionWrapper,
     F,
     OuterRef,
@@ -114,17 +114,16 @@ def _current_counter(kind: str, owner: str) -> QuerySet[Counter]:
     )
 
 
-def _ratio(used, cap_micros_expr):
+def _used_ppm(used, cap_field: str, cap_units):
+    """How much of a cap is used, in parts per million: integer arithmetic, so that PostgreSQL
+    and SQLite sort alike (SQLite divides integers as integers)."""
     return Case(
         When(
-            **{f"{cap_micros_expr[0]}__isnull": False},
-            then=ExpressionWrapper(
-                Cast(used, DecimalField(max_digits=30, decimal_places=6)) / cap_micros_expr[1],
-                output_field=DecimalField(max_digits=30, decimal_places=6),
-            ),
+            **{f"{cap_field}__isnull": False},
+            then=ExpressionWrapper(used * 1_000_000 / cap_units, output_field=BigIntegerField()),
         ),
-        default=Value(Decimal(0)),
-        output_field=DecimalField(max_digits=30, decimal_places=6),
+        default=Value(0),
+        output_field=BigIntegerField(),
     )
 
 
@@ -155,9 +154,17 @@ def capped_keys(org, *, sort: str = "-used") -> QuerySet[Key]:
         )
         .annotate(
             used_ratio=Greatest(
-                _ratio(F("month_spend"), ("monthly_spend_cap", F("monthly_spend_cap") * 1_000_000)),
-                _ratio(F("limit_spend"), ("cost_limit", F("cost_limit") * 1_000_000)),
-                _ratio(F("limit_tokens"), ("token_limit", F("token_limit"))),
+                _used_ppm(
+                    F("month_spend"),
+                    "monthly_spend_cap",
+                    Cast(F("monthly_spend_cap") * 1_000_000, BigIntegerField()),
+                ),
+                _used_ppm(
+                    F("limit_spend"),
+                    "cost_limit",
+                    Cast(F("cost_limit") * 1_000_000, BigIntegerField()),
+                ),
+                _used_ppm(F("limit_tokens"), "token_limit", F("token_limit")),
             ),
         )
     )

@@ -88,8 +88,9 @@ def test_ledger_pages_by_keyset_without_repeats(admin_client, org):
 
 def test_caps_overview_lists_capped_keys_most_used_first_with_period_end(admin_client, org):
     now = timezone.now()
-    low, _ = make_key(org, name="low", monthly_spend_cap=Decimal("100"))
-    high, _ = make_key(org, name="high", cost_limit=Decimal("10"), limit_period="daily")
+    low, _ = make_key(org, name="a-little", monthly_spend_cap=Decimal("100"))
+    high, _ = make_key(org, name="z-nearly-all", cost_limit=Decimal("10"), limit_period="daily")
+    tokens, _ = make_key(org, name="m-tokens", token_limit=1_000)
     make_key(org, name="uncapped")
     Counter.objects.create(
         org=org,
@@ -108,14 +109,31 @@ def test_caps_overview_lists_capped_keys_most_used_first_with_period_end(admin_c
         spend_micros=9_000_000,
     )
 
+    Counter.objects.create(
+        org=org,
+        key=tokens,
+        kind="limit",
+        period_start=now,
+        period_end=now + timedelta(days=5),
+        tokens=500,
+    )
+
     response = admin_client.get(reverse("billing:caps"))
     page = response.content.decode()
 
-    assert [key.name for key, _ in response.context["rows"]] == ["high", "low"]
+    assert [key.name for key, _ in response.context["rows"]] == [
+        "z-nearly-all",
+        "m-tokens",
+        "a-little",
+    ]
     assert "uncapped" not in page
     assert 'aria-label="90% used"' in page and 'aria-label="10% used"' in page
     by_name = admin_client.get(reverse("billing:caps"), {"sort": "name"})
-    assert [key.name for key, _ in by_name.context["rows"]] == ["high", "low"]
+    assert [key.name for key, _ in by_name.context["rows"]] == [
+        "a-little",
+        "m-tokens",
+        "z-nearly-all",
+    ]
 
 
 def test_caps_overview_counts_an_ended_period_as_zero(admin_client, org):
