@@ -14,6 +14,7 @@ ACTIONS: dict[str, str] = {
     "keys.enabled": "enabled keys",
     "keys.deleted": "deleted keys",
     "keys.moved": "moved keys to a team",
+    "keys.imported": "imported keys in bulk",
     "team.updated": "changed a team's limits",
     "admin_token.created": "created an admin token",
     "admin_token.revoked": "revoked an admin token",

@@ -20,7 +20,7 @@ def _json_safe(value: dict | None) -> dict:
     return json.loads(json.dumps(value or {}, cls=DjangoJSONEncoder))
 
 
-def _lock_chain(org: Org) -> None:
+def lock_chain(org: Org) -> None:
     # One writer per org chain at a time, until the transaction ends. SQLite needs no lock:
     # its transactions begin IMMEDIATE (settings), which already serialises writers.
     if connection.vendor == "postgresql":
@@ -54,7 +54,7 @@ def record(
         target_label = str(getattr(target, "audit_label", target))[:200]
 
     with transaction.atomic():
-        _lock_chain(org)
+        lock_chain(org)
         last = AuditEvent.objects.filter(org=org).order_by("-seq").values("seq", "hash").first()
         event = AuditEvent(
             org=org,

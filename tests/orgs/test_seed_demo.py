@@ -54,3 +54,19 @@ def test_running_it_twice_adds_nothing():
     org = Org.objects.get(slug="acme")
     assert first_break(org) is None
     call_command("verify_audit_chain", stdout=StringIO())
+
+
+def test_larger_data_sets_are_seeded_in_bulk_with_a_valid_chain_and_reconciling_money():
+    from billing.models import UsageEvent
+    from billing.reconcile import reconcile_all
+
+    call_command("seed_demo", keys=260, events=2_500, audit=700, stdout=StringIO())
+    call_command("seed_demo", keys=260, events=2_500, audit=700, stdout=StringIO())
+
+    org = Org.objects.get(slug="acme")
+    assert Key.objects.filter(org=org).count() == 260
+    assert UsageEvent.objects.filter(org=org).count() == 2_500
+    assert AuditEvent.objects.filter(org=org).count() >= 700
+    assert AuditEvent.objects.filter(org=org, action="keys.imported").count() == 1
+    assert first_break(org) is None
+    assert reconcile_all().findings == []

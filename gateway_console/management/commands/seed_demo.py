@@ -6,12 +6,16 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from audit import Actor
+from audit import Actor, record
+from audit.chain import GENESIS_HASH, event_hash
+from audit.models import AuditEvent
+from audit.services import lock_chain
 from billing.models import ModelPrice, Plan, UsageEvent, Wallet
 from billing.services import top_up_wallet
 from billing.usage import MAX_BATCH, record_batch
 from gateway_console.models import Membership, Org, Role, Team, User
 from gateway_console.services import add_member, create_org, create_team
+from keys import secret
 from keys import services as key_services
 from keys.models import Key, KeyType
 
@@ -24,6 +28,8 @@ PEOPLE = [
     ("auditor@acme.example", Role.AUDITOR, []),
 ]
 TEAMS = ["Platform", "Search", "Support"]
+# Beyond this many keys, seed_demo inserts keys in bulk (the benchmark's data sets).
+BULK_FROM = 200
 # model, $ per million input tokens, $ per million output tokens, longest answer in tokens
 PRICES = [
     ("gpt-4o-mini", "0.15", "0.60", 16384),
@@ -59,10 +65,16 @@ class Command(BaseCommand):
             "--events",
             type=int,
             default=3000,
-            help="Usage events over the last 30 days (only when the org has none yet).",
+            help="Usage events the demo org should have over the last 30 days.",
+        )
+        parser.add_argument(
+            "--audit",
+            type=int,
+            default=0,
+            help="Audit events the demo org should have at least (bulk, a valid chain).",
         )
 
-    def handle(self, *args, keys: int, events: int, **options):
+    def handle(self, *args, keys: int, events: int, audit: int, **options):
         system = Actor.system("seed_demo")
         org = Org.objects.filter(slug=DEMO_SLUG).first()
         if org is None:
@@ -95,7 +107,8 @@ class Command(BaseCommand):
                 )
         self._seed_prices(org, system)
         self._seed_keys(org, teams, keys, system)
-        self._seed_usage(org, events)
+        self._seed_usage(org, events, system)
+        self._seed_audit(org, audit)
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
         self.stdout.write(f"  Sign in as {OWNER} (owner), admin@, member@ or auditor@acme.example")
         self.stdout.write(f"  Password: {DEMO_PASSWORD}")
@@ -121,19 +134,20 @@ class Command(BaseCommand):
         ):
             top_up_wallet(org=org, actor=system, amount=Decimal("500.00"), reason="demo credit")
 
-    def _seed_usage(self, org, count: int) -> None:
-        """A month of gateway traffic, recorded the way the gateway reports it (so counters,
-        wallet and events agree)."""
-        if count <= 0 or UsageEvent.objects.filter(org=org).exists():
+    def _seed_usage(self, org, count: int, system: Actor) -> None:
+        """A month of gateway traffic up to `count` events, recorded the way the gateway reports
+        it (so counters, wallet, ledger and events agree), in batches of 1,000."""
+        have = UsageEvent.objects.filter(org=org).count()
+        if count <= have:
             return
         keys = list(
             Key.objects.filter(org=org).exclude(status="deleted").values_list("id", "model_scope")
         )
         models = [m for m, *_ in PRICES]
-        rng = random.Random(2026)  # noqa: S311 (demo traffic, not a secret)
+        rng = random.Random(2026 + have)  # noqa: S311 (demo traffic, not a secret)
         now = timezone.now()
         batch = []
-        for n in range(count):
+        for n in range(have, count):
             key_id, scope = keys[rng.randrange(len(keys))]
             age = timedelta(seconds=rng.randrange(30 * 24 * 3600))
             batch.append(
@@ -151,13 +165,86 @@ class Command(BaseCommand):
             if len(batch) == MAX_BATCH:
                 record_batch(batch)
                 batch = []
+                if n % 100_000 < MAX_BATCH:
+                    self.stdout.write(f"  {n + 1:,} usage events…")
         if batch:
             record_batch(batch)
+        balance = Wallet.objects.get(org=org).balance_micros
+        if balance < 100_000_000:
+            # Large data sets spend more than the demo credit: keep the demo org able to call.
+            top_up_wallet(
+                org=org,
+                actor=system,
+                amount=Decimal(500_000_000 - balance) / 1_000_000,
+                reason="demo credit for the large data set",
+            )
+
+    def _seed_audit(self, org, wanted: int) -> None:
+        """Bulk audit history with a valid chain (a data set for the audit pages and the
+        export), written the way audit.record writes: under the chain's lock, each event hashed
+        over its predecessor."""
+        have = AuditEvent.objects.filter(org=org).count()
+        if wanted <= have:
+            return
+        keys = list(
+            Key.objects.filter(org=org).values_list("id", "name", "display_prefix", "last4")[:5000]
+        )
+        people = ["admin@acme.example", "owner@acme.example"]
+        actions = ["key.updated", "key.rotated", "key.disabled", "key.enabled"]
+        rng = random.Random(7 + have)  # noqa: S311 (demo history, not a secret)
+        start = timezone.now() - timedelta(days=365)
+        step = timedelta(days=365) / max(wanted - have, 1)
+        for chunk_start in range(have, wanted, 10_000):
+            with transaction.atomic():
+                lock_chain(org)
+                last = (
+                    AuditEvent.objects.filter(org=org)
+                    .order_by("-seq")
+                    .values("seq", "hash")
+                    .first()
+                )
+                seq, prev = (last["seq"], last["hash"]) if last else (0, GENESIS_HASH)
+                rows = []
+                for n in range(chunk_start, min(chunk_start + 10_000, wanted)):
+                    key_id, name, prefix, last4 = keys[rng.randrange(len(keys))]
+                    action = rng.choice(actions)
+                    seq += 1
+                    event = AuditEvent(
+                        org=org,
+                        seq=seq,
+                        occurred_at=start + step * (n - have),
+                        actor_type="user",
+                        actor_id="",
+                        actor_label=rng.choice(people),
+                        actor_role="admin",
+                        action=action,
+                        target_type="key",
+                        target_id=str(key_id),
+                        target_label=f"{name} ({prefix}…{last4})",
+                        changes=(
+                            {"rpm_limit": {"before": 60, "after": 120}}
+                            if action == "key.updated"
+                            else {}
+                        ),
+                        data={},
+                        ip_address="192.0.2.10",
+                        user_agent="seed_demo",
+                        request_id=f"seed-{n}",
+                        prev_hash=prev,
+                    )
+                    event.hash = event_hash(event)
+                    prev = event.hash
+                    rows.append(event)
+                AuditEvent.objects.bulk_create(rows, batch_size=2000)
+            self.stdout.write(f"  {min(chunk_start + 10_000, wanted):,} audit events…")
 
     def _seed_keys(self, org, teams, wanted: int, system: Actor) -> None:
         have = Key.objects.filter(org=org).count()
         team_cycle = [teams["Platform"], teams["Search"], teams["Support"], None]
         now = timezone.now()
+        if wanted > BULK_FROM:
+            self._seed_keys_in_bulk(org, team_cycle, max(have, BULK_FROM), wanted, system)
+            wanted = BULK_FROM
         for i in range(have, wanted):
             app = APPS[i % len(APPS)]
             name = f"{app}-prod" if i < len(APPS) else f"{app}-{i}"
@@ -189,3 +276,34 @@ class Command(BaseCommand):
                     )
                 elif i % 2:
                     Key.objects.filter(pk=key.pk).update(last_used_at=now - timedelta(hours=i))
+
+    def _seed_keys_in_bulk(self, org, team_cycle, first: int, wanted: int, system: Actor) -> None:
+        """Large data sets: keys made as the console makes them (a real secret, only its hash
+        kept), inserted in bulk, with one audit event per batch naming how many."""
+        for chunk_start in range(first, wanted, 5_000):
+            rows = []
+            for i in range(chunk_start, min(chunk_start + 5_000, wanted)):
+                plaintext = secret.new_secret()
+                rows.append(
+                    Key(
+                        org=org,
+                        team=team_cycle[i % 4],
+                        name=f"{APPS[i % len(APPS)]}-{i}",
+                        user_id=f"svc-{i % 997}",
+                        secret_hash=secret.secret_hash(plaintext),
+                        display_prefix=secret.display_prefix(plaintext),
+                        last4=secret.last4(plaintext),
+                        monthly_spend_cap=Decimal(50 * (1 + i % 4)) if i % 4 != 3 else None,
+                        rpm_limit=60 * (1 + i % 3) if i % 4 != 3 else None,
+                        status="disabled" if i % 50 == 7 else "active",
+                    )
+                )
+            with transaction.atomic():
+                Key.objects.bulk_create(rows, batch_size=2_000)
+                record(
+                    org=org,
+                    actor=system,
+                    action="keys.imported",
+                    data={"count": len(rows), "first": rows[0].name, "last": rows[-1].name},
+                )
+            self.stdout.write(f"  {chunk_start + len(rows):,} keys…")
