@@ -363,3 +363,38 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return self.message
+
+
+class UsageHourly(models.Model):
+    """The usage of one key and model in one UTC hour, summed from its usage events: every
+    usage chart and table reads these, never the events. Kept up to date by record_batch, in the
+    batch's transaction; rebuilt from the events by billing.rollups.rebuild_rollups."""
+
+    id = models.BigAutoField(primary_key=True)
+    org = models.ForeignKey(Org, on_delete=models.PROTECT, related_name="+")
+    key = models.ForeignKey("keys.Key", on_delete=models.PROTECT, related_name="+")
+    # The key's team at the hour's first recorded event (a key moved mid-hour keeps the hour
+    # with its old team).
+    team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    model = models.CharField(max_length=100)
+    hour = models.DateTimeField(help_text="The start of the hour, in UTC.")
+    requests = models.BigIntegerField(default=0)
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    cost_micros = models.BigIntegerField(default=0)
+    errors = models.BigIntegerField(default=0, help_text="Requests with a status of 400 or more.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["key", "model", "hour"], name="usage_hourly_once"),
+        ]
+        indexes = [
+            models.Index(fields=["key", "hour"], name="usage_hourly_key_idx"),
+            models.Index(fields=["org", "hour"], name="usage_hourly_org_idx"),
+            models.Index(fields=["team", "hour"], name="usage_hourly_team_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key_id} {self.model} {self.hour:%Y-%m-%d %H}:00"

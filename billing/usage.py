@@ -18,7 +18,7 @@ from decimal import Decimal
 from django.db import connection, transaction
 from django.utils.dateparse import parse_datetime
 
-from billing import ledger, resets
+from billing import ledger, resets, rollups
 from billing.dbvalues import as_decimal, as_uuid, db_id, db_time
 from billing.models import ModelPrice
 from billing.periods import LimitPeriod, period_bounds
@@ -203,10 +203,13 @@ def record_batch(raw_events: list, *, now: datetime | None = None) -> BatchResul
         accepted.append((index, event))
 
     with transaction.atomic():
-        inserted = _insert_new(accepted, now) if accepted else set()
+        inserted = _insert_new(accepted, now) if accepted else {}
         new_events = [e for _, e in accepted if (e.org_id, e.request_id) in inserted]
         if new_events:
             _apply(new_events, keys, now)
+            # The hourly rollups of the usage pages, from exactly the rows inserted above.
+            with connection.cursor() as cursor:
+                rollups.add_to_rollups(cursor, sorted(inserted.values()))
     for index, event in accepted:
         if (event.org_id, event.request_id) in inserted:
             result.outcomes.append(
@@ -220,7 +223,8 @@ def record_batch(raw_events: list, *, now: datetime | None = None) -> BatchResul
     return result
 
 
-def _insert_new(accepted: list[tuple[int, Event]], now: datetime) -> set[tuple]:
+def _insert_new(accepted: list[tuple[int, Event]], now: datetime) -> dict[tuple, int]:
+    """Inserts the events not seen before; returns {(org id, request id): event id} of those."""
     rows, params = [], []
     # Sorted: two batches that share request ids must insert them in the same order, or each
     # waits on the other's uncommitted index entry (a deadlock).
@@ -245,10 +249,10 @@ def _insert_new(accepted: list[tuple[int, Event]], now: datetime) -> set[tuple]:
             "INSERT INTO billing_usageevent (org_id, request_id, key_id, team_id, model, input_tokens,"
             " output_tokens, cost_micros, status_code, latency_ms, occurred_at, received_at) VALUES "
             + ", ".join(rows)
-            + " ON CONFLICT (org_id, request_id) DO NOTHING RETURNING org_id, request_id",
+            + " ON CONFLICT (org_id, request_id) DO NOTHING RETURNING org_id, request_id, id",
             params,
         )
-        return {(as_uuid(org_id), request_id) for org_id, request_id in cursor.fetchall()}
+        return {(as_uuid(org_id), request_id): id_ for org_id, request_id, id_ in cursor.fetchall()}
 
 
 def _close_holds(events: list[Event], now: datetime) -> list[tuple]:

@@ -5,17 +5,17 @@ import binascii
 import json
 import re
 import uuid
-import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, F, Q, QuerySet, Sum, TextField
-from django.db.models.functions import Cast, TruncDay, TruncHour
+from django.db.models import F, Q, QuerySet, TextField
+from django.db.models.functions import Cast
 from django.http import Http404
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from audit.models import AuditEvent
+from billing import rollups
 from billing.models import UsageEvent
 from gateway_console.models import Membership, Team
 from keys.models import Key, KeyStatus
@@ -235,46 +235,23 @@ def key_audit_trail(key: Key, limit: int = 50) -> list[AuditEvent]:
     )
 
 
-@dataclass(frozen=True)
-class UsageBucket:
-    start: datetime
-    model: str | None
-    requests: int
-    input_tokens: int
-    output_tokens: int
-    cost_micros: int
+UsageBucket = rollups.Bucket
 
 
 def usage_of_key(
     key: Key, *, since: datetime, until: datetime, granularity: str, by_model: bool = False
 ) -> list[UsageBucket]:
-    """The key's usage events in [since, until), summed per hour or per day of the org's time
-    zone (and per model), oldest first; buckets without requests are left out."""
-    trunc = {"hour": TruncHour, "day": TruncDay}[granularity]
-    group = ["bucket", "model"] if by_model else ["bucket"]
-    rows = (
-        UsageEvent.objects.filter(key=key, occurred_at__gte=since, occurred_at__lt=until)
-        .annotate(bucket=trunc("occurred_at", tzinfo=zoneinfo.ZoneInfo(key.org.timezone)))
-        .values(*group)
-        .annotate(
-            requests=Count("id"),
-            input_tokens=Sum("input_tokens"),
-            output_tokens=Sum("output_tokens"),
-            cost_micros=Sum("cost_micros"),
-        )
-        .order_by(*group)
+    """The key's usage in the hours overlapping [since, until), summed per hour or per day of
+    the org's time zone (and per model), oldest first, from the hourly rollups: the same
+    numbers as the key's usage page."""
+    return rollups.usage_buckets(
+        Q(key=key),
+        since=since,
+        until=until,
+        granularity=granularity,
+        tz=key.org.timezone,
+        by_model=by_model,
     )
-    return [
-        UsageBucket(
-            start=row["bucket"],
-            model=row["model"] if by_model else None,
-            requests=row["requests"],
-            input_tokens=row["input_tokens"] or 0,
-            output_tokens=row["output_tokens"] or 0,
-            cost_micros=row["cost_micros"] or 0,
-        )
-        for row in rows
-    ]
 
 
 def usage_event_for(membership: Membership, request_id: str) -> UsageEvent:
@@ -290,3 +267,28 @@ def usage_event_for(membership: Membership, request_id: str) -> UsageEvent:
     if event is None:
         raise Http404("No such request.")
     return event
+
+
+@dataclass(frozen=True)
+class RequestPage:
+    events: list[UsageEvent]
+    next_cursor: str | None
+
+
+def recent_requests_of(key: Key, *, before: str = "", page_size: int = 50) -> RequestPage:
+    """A key's requests, newest first, a keyset page at a time on (occurred_at, id): the
+    index usage_key_time_idx serves every page alike, however deep."""
+    events = UsageEvent.objects.filter(key=key)
+    if before:
+        try:
+            at_text, id_text = before.rsplit("_", 1)
+            at, event_id = parse_datetime(at_text), int(id_text)
+        except ValueError:
+            at = None
+        if at is not None:
+            events = events.filter(Q(occurred_at__lt=at) | Q(occurred_at=at, id__lt=event_id))
+    rows = list(events.order_by("-occurred_at", "-id")[: page_size + 1])
+    more = len(rows) > page_size
+    rows = rows[:page_size]
+    cursor = f"{rows[-1].occurred_at.isoformat()}_{rows[-1].id}" if more else None
+    return RequestPage(rows, cursor)

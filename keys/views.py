@@ -1,6 +1,7 @@
 import secrets as py_secrets
 
 from django.contrib import messages
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -9,6 +10,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from audit import Actor
 from billing import selectors as billing_selectors
+from billing import usage_views
+from billing.money import display
+from billing.pricing import micros_to_money
 from gateway_console.roles import membership_required, role_required
 from keys import selectors, services
 from keys.forms import BatchForm, KeyForm, RotateForm
@@ -123,7 +127,36 @@ def key_detail(request: HttpRequest, key_id) -> HttpResponse:
             "key": key,
             "trail": selectors.key_audit_trail(key),
             "limits": billing_selectors.key_limits_now(key),
+            "usage": usage_views.usage_summary(Q(key=key), key.org.timezone),
         },
+    )
+
+
+@membership_required
+def key_usage(request: HttpRequest, key_id) -> HttpResponse:
+    key = selectors.key_for(request.membership, key_id)
+    return usage_views.usage_page(
+        request,
+        scope=Q(key=key),
+        tz=key.org.timezone,
+        title=f"Usage of {key.name}",
+        filename=f"usage-key-{key.pk}",
+        top_keys=False,
+        scope_name="key",
+        key=key,
+    )
+
+
+@membership_required
+def key_requests(request: HttpRequest, key_id) -> HttpResponse:
+    """The key's recent requests, newest first, a keyset page at a time."""
+    key = selectors.key_for(request.membership, key_id)
+    page = selectors.recent_requests_of(key, before=request.GET.get("before", "")[:80])
+    rows = [(event, display(micros_to_money(event.cost_micros))) for event in page.events]
+    return render(
+        request,
+        "usage/key_requests.html",
+        {"key": key, "rows": rows, "next_cursor": page.next_cursor},
     )
 
 
