@@ -27,3 +27,8 @@ ACTIONS: dict[str, str] = {
 
 def describe(action: str) -> str:
     return ACTIONS.get(action, action)
+
+
+# The kinds of target an event can name (the target model's name): a target id is looked up
+# under each, so that the (org, target_type, target_id, seq) index serves it.
+TARGET_TYPES: tuple[str, ...] = ("key", "team", "admintoken", "membership", "org")

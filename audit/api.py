@@ -1,6 +1,6 @@
 """The admin API's audit log (CONTRACT.md section 4): the org's events, newest first, by cursor."""
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from django.http import HttpRequest
@@ -74,11 +74,21 @@ def event_out(event: AuditEvent) -> dict:
 )
 def list_audit_events(
     request: HttpRequest,
-    actor: str = Query("", max_length=200, description="An email (exact) or part of a label."),
+    actor: str = Query(
+        "", max_length=200, description="An email (exact), or the start of an actor's label."
+    ),
     action: str = Query("", max_length=64, description="An action code, or its start (`key.`)."),
-    target: str = Query("", max_length=200, description="A target's id, or part of its label."),
+    target: str = Query(
+        "", max_length=200, description="A target's id, or the start of its label."
+    ),
     since: UtcDatetime | None = Query(None, description="From this time, inclusive."),
     until: UtcDatetime | None = Query(None, description="Before this time."),
+    from_day: date | None = Query(
+        None, alias="from", description="From this day, in the org's time zone (as the page)."
+    ),
+    to_day: date | None = Query(
+        None, alias="to", description="To this day, included, in the org's time zone."
+    ),
     cursor: str = Query("", max_length=18, description="`next_cursor` of the page before."),
     limit: int = Query(50, ge=1, le=200),
 ):
@@ -86,8 +96,13 @@ def list_audit_events(
         raise ContractError(
             "invalid_cursor", 400, "This cursor is not one this API gave out; start without one."
         )
+    membership = admin_tokens.as_membership(request.auth)
+    # The page's day filters and the API's instants combine: the later start, the earlier end.
+    day_since, day_until = selectors.day_range(membership.org.timezone, from_day, to_day)
+    since = max(filter(None, (since, day_since)), default=None)
+    until = min(filter(None, (until, day_until)), default=None)
     page = selectors.events_visible_to(
-        admin_tokens.as_membership(request.auth),
+        membership,
         actor=actor.strip(),
         action=action.strip(),
         target=target.strip(),

@@ -62,27 +62,63 @@ class ChainBreak:
         return f"org {self.org_slug}: event #{self.seq} (id {self.event_id}) {self.reason}"
 
 
-def first_break(org) -> ChainBreak | None:
-    """Walks the org's chain in order and names the first event that does not hold."""
+@dataclass(frozen=True)
+class ChainCheck:
+    """The outcome of walking one org's chain: how many events held, and the first that did
+    not (None: the whole chain holds)."""
+
+    checked: int
+    broken: ChainBreak | None
+
+    @property
+    def holds(self) -> bool:
+        return self.broken is None
+
+
+def check_chain(org) -> ChainCheck:
+    """Walks the org's chain in order (constant memory) and stops at the first event that does
+    not hold; `checked` counts the events walked, the broken one included."""
     from audit.models import AuditEvent
 
     expected_prev = GENESIS_HASH
     expected_seq = 1
+    checked = 0
     events = AuditEvent.objects.filter(org=org).order_by("seq")
     for event in events.iterator(chunk_size=2000):
+        checked += 1
         if event.seq != expected_seq:
-            return ChainBreak(
-                org.slug, event.seq, event.id, f"follows #{expected_seq - 1}: events are missing"
+            return ChainCheck(
+                checked,
+                ChainBreak(
+                    org.slug,
+                    event.seq,
+                    event.id,
+                    f"follows #{expected_seq - 1}: events are missing",
+                ),
             )
         if event.prev_hash != expected_prev:
-            return ChainBreak(org.slug, event.seq, event.id, "does not link to the event before it")
+            return ChainCheck(
+                checked,
+                ChainBreak(org.slug, event.seq, event.id, "does not link to the event before it"),
+            )
         if event_hash(event) != event.hash:
-            return ChainBreak(
-                org.slug, event.seq, event.id, "was changed after it was written (hash mismatch)"
+            return ChainCheck(
+                checked,
+                ChainBreak(
+                    org.slug,
+                    event.seq,
+                    event.id,
+                    "was changed after it was written (hash mismatch)",
+                ),
             )
         expected_prev = event.hash
         expected_seq += 1
-    return None
+    return ChainCheck(checked, None)
+
+
+def first_break(org) -> ChainBreak | None:
+    """Walks the org's chain in order and names the first event that does not hold."""
+    return check_chain(org).broken
 
 
 def now_utc() -> datetime:

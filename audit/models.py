@@ -44,6 +44,12 @@ class AuditEvent(models.Model):
             ),
             models.Index(fields=["org", "action", "seq"], name="audit_action_idx"),
             models.Index(fields=["org", "actor_id", "seq"], name="audit_actor_idx"),
+            # The time range filter: a narrow range far back is found here, not by walking
+            # the chain backwards from its newest event.
+            models.Index(fields=["org", "occurred_at"], name="audit_time_idx"),
+            # PostgreSQL also has (org, UPPER(actor_label), seq) and (org, UPPER(target_label),
+            # seq) with text_pattern_ops (migration 0004): the actor and target filters match a
+            # label exactly or by its start, case-insensitively, without reading every row.
         ]
 
     def __str__(self) -> str:

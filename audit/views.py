@@ -1,44 +1,118 @@
-from django.http import HttpRequest, HttpResponse, QueryDict
-from django.shortcuts import render
+"""The auditor's pages: the log with its filters, the export, and the chain check. All of them
+read only; owners, admins and auditors may use them, members may not."""
 
-from audit import selectors
+from zoneinfo import ZoneInfo
+
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from audit import export, selectors
 from audit.actions import ACTIONS
+from audit.chain import check_chain
+from audit.forms import EventFilterForm
 from gateway_console.roles import role_required
+
+FILTER_NAMES = ("actor", "action", "target", "from", "to")
 
 
 def _int(value: str) -> int | None:
-    return int(value) if value.isdigit() else None
+    return int(value) if value.isascii() and value.isdigit() else None
 
 
-@role_required("reader")
-def event_list(request: HttpRequest) -> HttpResponse:
+def _filters(request: HttpRequest) -> tuple[EventFilterForm, dict, dict]:
+    """The form (with its errors), the selector's filters, and the query values that a link
+    must carry to show the same events. A field that does not validate filters nothing."""
+    form = EventFilterForm(request.GET)
+    form.is_valid()
+    data = form.cleaned_data
+    since, until = selectors.day_range(
+        request.membership.org.timezone, data.get("from"), data.get("to")
+    )
     filters = {
-        name: request.GET.get(name, "").strip()[:200] for name in ("actor", "action", "target")
+        "actor": data.get("actor", ""),
+        "action": data.get("action", ""),
+        "target": data.get("target", ""),
+        "since": since,
+        "until": until,
     }
+    query = {name: request.GET.get(name, "").strip()[:200] for name in FILTER_NAMES}
+    query = {name: value for name, value in query.items() if value and name not in form.errors}
+    return form, filters, query
+
+
+def _query(values: dict) -> str:
+    query = QueryDict(mutable=True)
+    for name, value in values.items():
+        if value:
+            query[name] = value
+    return query.urlencode()
+
+
+def _page_context(request: HttpRequest) -> dict:
+    form, filters, query = _filters(request)
     page = selectors.events_visible_to(
         request.membership,
         **filters,
         before_seq=_int(request.GET.get("before", "")),
         after_seq=_int(request.GET.get("after", "")),
     )
+    selectors.link_targets(request.membership, page.events)
 
     def link(**cursor) -> str:
-        query = QueryDict(mutable=True)
-        for name, value in {**filters, **cursor}.items():
-            if value:
-                query[name] = value
-        return "?" + query.urlencode()
+        return "?" + _query({**query, **cursor})
 
-    context = {
+    filtered = _query(query)
+    return {
         "page": page,
-        "filters": filters,
+        "form": form,
+        "filters": {name: request.GET.get(name, "").strip()[:200] for name in FILTER_NAMES},
         "actions": sorted(ACTIONS.items()),
         "older_link": link(before=page.next_before) if page.next_before else None,
         "newer_link": link(after=page.newer_after) if page.newer_after else None,
+        "export_query": f"?{filtered}" if filtered else "",
+        "org_timezone": request.membership.org.timezone,
+        "recipe": export.recipe(),
     }
+
+
+@role_required("reader")
+@require_GET
+def event_list(request: HttpRequest) -> HttpResponse:
+    context = _page_context(request)
     template = (
         "audit/_events_table.html"
         if request.htmx and request.htmx.target == "audit-table"
         else "audit/list.html"
     )
     return render(request, template, context)
+
+
+@role_required("reader")
+@require_GET
+def event_export(request: HttpRequest, fmt: str) -> StreamingHttpResponse:
+    """The filtered events as a file, streamed a keyset chunk at a time (see audit.export)."""
+    if fmt not in export.FORMATS:
+        raise Http404("No such export format.")
+    _form, filters, _query_values = _filters(request)
+    org = request.membership.org
+    events = selectors.events_for_export(request.membership, **filters)
+    response = StreamingHttpResponse(export.lines(fmt, events), content_type=export.FORMATS[fmt])
+    day = timezone.now().astimezone(ZoneInfo(org.timezone)).date().isoformat()
+    response["Content-Disposition"] = f'attachment; filename="audit-{org.slug}-{day}.{fmt}"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@role_required("reader")
+@require_POST
+def chain_check(request: HttpRequest) -> HttpResponse:
+    """Walks the org's whole chain. It changes nothing; it is a POST (with CSRF) because it
+    can take a while at a million events, and should not be set off by a link or a crawler."""
+    result = check_chain(request.membership.org)
+    if request.htmx:
+        return render(request, "audit/_chain_check.html", {"chain_check": result})
+    context = _page_context(request)
+    context["chain_check"] = result
+    return render(request, "audit/list.html", context)

@@ -29,3 +29,12 @@ def audit_value(value, field: str = ""):
         except InvalidOperation:
             return value
     return value
+
+
+TARGET_TYPE_NAMES = {"admintoken": "admin token"}
+
+
+@register.filter
+def audit_target_type(value: str) -> str:
+    """A target's kind in words: `admintoken` reads as "admin token"."""
+    return TARGET_TYPE_NAMES.get(value, value)

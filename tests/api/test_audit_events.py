@@ -93,3 +93,25 @@ def test_a_time_without_an_offset_is_a_422(api):
 
     assert response.status_code == 422
     assert error_of(response)["param"] == "since"
+
+
+def test_it_filters_by_the_orgs_days_like_the_page(api, org, key):
+    today = timezone.now().date()
+    tomorrow = today + timedelta(days=1)
+
+    assert len(_actions(api.get("/api/v1/audit-events", {"from": today.isoformat()}))) == 2
+    assert _actions(api.get("/api/v1/audit-events", {"from": tomorrow.isoformat()})) == []
+    assert (
+        _actions(api.get("/api/v1/audit-events", {"to": (today - timedelta(days=2)).isoformat()}))
+        == []
+    )
+
+
+def test_it_returns_the_same_events_as_the_page(api, admin_client, org, key):
+    services.disable_key(key=key, actor=Actor.system("tests"))
+    params = {"action": "key.", "actor": "tests"}
+
+    from_api = [event["seq"] for event in api.get("/api/v1/audit-events", params).json()["data"]]
+    page = admin_client.get("/audit/", params)
+
+    assert from_api == [event.seq for event in page.context["page"].events] == [3, 2]
