@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Subquery
 from django.urls import reverse
 
 from audit.actions import ACTIONS, TARGET_TYPES
@@ -85,10 +85,21 @@ def filtered_events(
             events = events.filter(target_label__istartswith=target)
         else:
             events = events.filter(target_type__in=TARGET_TYPES, target_id=target_id)
+    # A time range also becomes a range of chain positions, found through the (org, occurred_at)
+    # index: occurred_at is taken under the chain's lock, so it never decreases along the chain,
+    # and the planner can then walk the seq index between two bounds instead of scanning back
+    # from the newest event.
+    in_org = AuditEvent.objects.filter(org=membership.org)
     if since:
-        events = events.filter(occurred_at__gte=since)
+        first = (
+            in_org.filter(occurred_at__gte=since).order_by("occurred_at", "seq").values("seq")[:1]
+        )
+        events = events.filter(occurred_at__gte=since, seq__gte=Subquery(first))
     if until:
-        events = events.filter(occurred_at__lt=until)
+        last = (
+            in_org.filter(occurred_at__lt=until).order_by("-occurred_at", "-seq").values("seq")[:1]
+        )
+        events = events.filter(occurred_at__lt=until, seq__lte=Subquery(last))
     return events
 
 
