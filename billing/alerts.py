@@ -332,25 +332,57 @@ def _key_cap_alerts(now: datetime, org: Org | None, org_settings: dict) -> list[
             label, _, unit = KEY_CAPS[cap]
             if cap != "monthly_spend":
                 label = f"{_PERIOD_WORD.get(limit_period, '')} {label}".strip()
-            limit = money_to_micros(limit_value) if unit == "money" else int(limit_value)
-            threshold = _crossed(used, limit, thresholds)
-            if threshold is None:
-                continue
-            candidates.append(
-                Candidate(
-                    org_id=org_id,
-                    kind=AlertKind.KEY_CAP,
-                    subject=f"{key_id}/{cap}",
-                    threshold=str(threshold),
-                    period_start=period_start,
-                    message=(
-                        f"Key “{name}” ({prefix}…{last4}) passed {threshold}% of its {label}: "
-                        f"{_amounts(unit, used, limit)} used ({used * 100 // limit}%). "
-                        f"{_period_sentence(period_end, tz)}"
-                    ),
-                )
+            candidate = _cap_candidate(
+                org_id=org_id,
+                kind=AlertKind.KEY_CAP,
+                subject=f"{key_id}/{cap}",
+                who=f"Key “{name}” ({prefix}…{last4})",
+                label=label,
+                unit=unit,
+                used=used,
+                limit_value=limit_value,
+                thresholds=thresholds,
+                period_start=period_start,
+                period_end=period_end,
+                tz=tz,
             )
+            if candidate is not None:
+                candidates.append(candidate)
     return candidates
+
+
+def _cap_candidate(
+    *,
+    org_id,
+    kind: str,
+    subject: str,
+    who: str,
+    label: str,
+    unit: str,
+    used: int,
+    limit_value,
+    thresholds,
+    period_start,
+    period_end,
+    tz,
+) -> "Candidate | None":
+    """The alert for the highest threshold this use has crossed, if any."""
+    limit = money_to_micros(limit_value) if unit == "money" else int(limit_value)
+    threshold = _crossed(used, limit, thresholds)
+    if threshold is None:
+        return None
+    return Candidate(
+        org_id=org_id,
+        kind=kind,
+        subject=subject,
+        threshold=str(threshold),
+        period_start=period_start,
+        message=(
+            f"{who} passed {threshold}% of its {label}: "
+            f"{_amounts(unit, used, limit)} used ({used * 100 // limit}%). "
+            f"{_period_sentence(period_end, tz)}"
+        ),
+    )
 
 
 def _team_cap_alerts(now: datetime, org: Org | None, org_settings: dict) -> list[Candidate]:
@@ -399,24 +431,22 @@ def _team_cap_alerts(now: datetime, org: Org | None, org_settings: dict) -> list
                 continue
             label, _, unit = TEAM_CAPS[cap]
             label = f"{_PERIOD_WORD.get(limit_period, '')} {label}".strip()
-            limit = money_to_micros(limit_value) if unit == "money" else int(limit_value)
-            threshold = _crossed(used, limit, thresholds)
-            if threshold is None:
-                continue
-            candidates.append(
-                Candidate(
-                    org_id=org_id,
-                    kind=AlertKind.TEAM_CAP,
-                    subject=f"{team_id}/{cap}",
-                    threshold=str(threshold),
-                    period_start=period_start,
-                    message=(
-                        f"Team “{name}” passed {threshold}% of its {label}: "
-                        f"{_amounts(unit, used, limit)} used ({used * 100 // limit}%). "
-                        f"{_period_sentence(period_end, tz)}"
-                    ),
-                )
+            candidate = _cap_candidate(
+                org_id=org_id,
+                kind=AlertKind.TEAM_CAP,
+                subject=f"{team_id}/{cap}",
+                who=f"Team “{name}”",
+                label=label,
+                unit=unit,
+                used=used,
+                limit_value=limit_value,
+                thresholds=thresholds,
+                period_start=period_start,
+                period_end=period_end,
+                tz=tz,
             )
+            if candidate is not None:
+                candidates.append(candidate)
     return candidates
 
 
