@@ -3,6 +3,8 @@ loopback. Writes bench/results.json and prints a table. Ratios are measured in o
 
 Setup: gunicorn (sync workers, DEBUG off) on PostgreSQL and Redis; wrk for throughput, an
 open-loop client at a fixed rate for latency; a Python client posting usage batches of 1,000.
+Then the page figures on the large data set, in a database of their own (bench/pages.py;
+BENCH_PAGES_SCALE shrinks it, BENCH_PAGES=0 leaves them out).
 """
 
 import http.client
@@ -18,6 +20,8 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+
+import pages
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results.json"
@@ -112,8 +116,14 @@ def seed() -> dict:
 
 
 class Server:
-    def __init__(self):
+    """gunicorn as deployed. The gateway API runs sync workers (the lowest latency for short
+    requests); the console's pages run gthread workers, which keep signalling the arbiter while
+    they stream a long export (a sync worker would be killed by the 30 s worker timeout)."""
+
+    def __init__(self, env: dict | None = None, worker_class: str = "sync"):
         self.process = None
+        self.env = env or ENV
+        self.worker_class = worker_class
 
     def __enter__(self):
         self.process = subprocess.Popen(
@@ -125,12 +135,13 @@ class Server:
                 "-w",
                 str(WORKERS),
                 "-k",
-                "sync",
+                self.worker_class,
+                *(["--threads", "4"] if self.worker_class == "gthread" else []),
                 "--log-level",
                 "warning",
             ],
             cwd=ROOT,
-            env=ENV,
+            env=self.env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
@@ -379,6 +390,17 @@ def measure_resets() -> dict:
     }
 
 
+def measure_pages() -> dict:
+    """The page figures (bench/pages.py) on the large data set, in its own database, against
+    a gunicorn of their own; after every other figure."""
+    scale = float(os.environ.get("BENCH_PAGES_SCALE", "1"))
+    env = {**ENV, "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{pages.DB_NAME}"}
+    have = pages.prepare_database(env, str(ROOT / ".venv/bin/python"), ROOT, scale)
+    with Server(env, worker_class="gthread"):
+        figures = pages.measure(PORT, env, have)
+    return {"pages_scale": scale, **figures}
+
+
 def main() -> None:
     for tool in ("wrk", "psql"):
         if not shutil.which(tool):
@@ -419,6 +441,8 @@ def main() -> None:
         script.unlink(missing_ok=True)
     print(f"Period resets of 1,000 and {RESET_KEYS:,} keys…", flush=True)
     results.update(measure_resets())
+    if os.environ.get("BENCH_PAGES", "1") != "0":
+        results.update(measure_pages())
 
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     targets = {
@@ -430,6 +454,7 @@ def main() -> None:
         "reset_100k_keys_s": ("<", 10),
         # The statement count must not grow with the number of keys.
         "reset_queries": ("==", results["reset_queries_1k"]),
+        **pages.TARGETS,
     }
     print(f"\n{'figure':32} {'value':>14}  target")
     for name, value in results.items():

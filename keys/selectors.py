@@ -115,10 +115,17 @@ def _decode_cursor(cursor: str, sort: Sort):
         return None
 
 
+def _nullable(sort: Sort) -> bool:
+    return Key._meta.get_field(sort.field).null
+
+
 def _after(sort: Sort, value, pk, *, descending: bool, nulls_last: bool) -> Q:
     """Rows after (value, pk) in the order `field <dir> NULLS <...>, id <dir>`."""
     cmp = "lt" if descending else "gt"
     field = sort.field
+    if not _nullable(sort):
+        # No NULL branch: the condition stays one the (org, field, id) index can serve.
+        return Q(**{f"{field}__{cmp}": value}) | Q(**{field: value, f"id__{cmp}": pk})
     if value is None:
         if nulls_last:
             return Q(**{f"{field}__isnull": True, f"id__{cmp}": pk})
@@ -131,7 +138,11 @@ def _after(sort: Sort, value, pk, *, descending: bool, nulls_last: bool) -> Q:
 
 def _ordering(sort: Sort, *, descending: bool, nulls_last: bool) -> list:
     field = F(sort.field)
-    nulls = {"nulls_last": True} if nulls_last else {"nulls_first": True}
+    # NULLS placement only for a column that can be NULL: on a NOT NULL column it would stop
+    # PostgreSQL from reading the matching index in order (it would sort every row instead).
+    nulls = (
+        ({"nulls_last": True} if nulls_last else {"nulls_first": True}) if _nullable(sort) else {}
+    )
     first = field.desc(**nulls) if descending else field.asc(**nulls)
     return [first, F("id").desc() if descending else F("id").asc()]
 

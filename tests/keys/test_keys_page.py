@@ -548,3 +548,25 @@ def test_detail_shows_the_grace_period(admin_client, key):
 
     assert "The secret before the last rotation keeps working until" in html
     assert Key.objects.get(pk=key.pk).status == KeyStatus.ACTIVE
+
+
+@pytest.mark.parametrize("sort", ["-created", "created", "name", "-name"])
+def test_not_null_sorts_order_without_nulls_placement_so_the_index_serves_them(
+    admin_membership, sort
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        selectors.keys_visible_to(admin_membership, sort=sort)
+    assert "NULLS" not in captured.captured_queries[-1]["sql"].upper()
+
+
+def test_the_last_used_sort_keeps_never_used_keys_last(admin_membership):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        selectors.keys_visible_to(admin_membership, sort="-last_used")
+    sql = captured.captured_queries[-1]["sql"].upper()
+    assert "NULLS LAST" in sql or "IS NULL" in sql  # SQLite spells the placement differently
