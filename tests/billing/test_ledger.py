@@ -3,7 +3,6 @@ has exactly one entry whose balance_after is the balance that change produced, t
 always equals the sum of the entries (also under concurrent writers), and the database refuses
 to change or remove an entry (migration 0003)."""
 
-import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -18,6 +17,7 @@ from billing import usage
 from billing.models import EntryKind, ModelPrice, UsageEvent, Wallet, WalletEntry
 from billing.services import adjust_wallet, refund_wallet, top_up_wallet
 from tests.factories import OrgFactory, make_key
+from tests.threads import run_writers
 
 SYSTEM = Actor.system("tests")
 on_postgresql = pytest.mark.skipif(
@@ -299,29 +299,6 @@ def test_entries_can_still_be_appended_after_refused_changes(entry, org):
 
 
 # Concurrent writers
-
-
-def run_writers(count: int, work) -> list[BaseException]:
-    """Runs work(n) in `count` threads that start together; each closes its connection."""
-    start = threading.Barrier(count)
-    errors: list[BaseException] = []
-
-    def writer(n: int) -> None:
-        try:
-            start.wait(timeout=30)
-            work(n)
-        except BaseException as error:
-            errors.append(error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads), "a writer did not finish"
-    return errors
 
 
 @on_postgresql

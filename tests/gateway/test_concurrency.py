@@ -27,6 +27,7 @@ from tests.gateway.conftest import (
     micros,
     wallet_of,
 )
+from tests.threads import run_writers
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -36,29 +37,6 @@ pytestmark = [
 ]
 
 MODELS = ("gpt-4o-mini", "gpt-4o", "gemini-2.0-flash")
-
-
-def run_writers(count: int, work) -> list[BaseException]:
-    """Runs work(n) in `count` threads that start together; each closes its connection."""
-    start = threading.Barrier(count)
-    errors: list[BaseException] = []
-
-    def writer(n: int) -> None:
-        try:
-            start.wait(timeout=30)
-            work(n)
-        except BaseException as error:
-            errors.append(error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads), "a writer did not finish"
-    return errors
 
 
 def _event(key_id, request_id: str, n: int) -> dict:
