@@ -334,8 +334,9 @@ def _apply(events: list[Event], keys: dict, now: datetime) -> None:
         for key_id in sorted(key_deltas, key=str):
             d = key_deltas[key_id]
             if key_id not in org_of_key:
-                # A hold of a key not in this batch's events (cannot happen: holds are closed by
-                # request id of these events); its release would have no counter to name.
+                # The hold of this request id was placed for another key than the event names
+                # (a gateway that reports a different key): release it there, add nothing.
+                _release_only(cursor, "key_id", key_id, d.release)
                 continue
             tz = tz_of_key[key_id]
             _upsert_counter(
@@ -362,7 +363,7 @@ def _apply(events: list[Event], keys: dict, now: datetime) -> None:
             d = team_deltas[team_id]
             info = team_info.get(team_id)
             if info is None:
-                _release_only(cursor, team_id, d.release)
+                _release_only(cursor, "team_id", team_id, d.release)
                 continue
             org_id, tz, period = info
             _upsert_counter(
@@ -403,10 +404,10 @@ def _upsert_counter(
     )
 
 
-def _release_only(cursor, team_id, amount: int) -> None:
+def _release_only(cursor, owner: str, owner_id, amount: int) -> None:
     if amount:
         cursor.execute(
             "UPDATE billing_counter SET held_micros = CASE WHEN held_micros > %s THEN held_micros - %s ELSE 0 END"
-            " WHERE team_id = %s",
-            [amount, amount, db_id(team_id)],
+            f" WHERE {owner} = %s",
+            [amount, amount, db_id(owner_id)],
         )

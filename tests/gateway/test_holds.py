@@ -406,3 +406,28 @@ def test_the_scheduled_task_releases_expired_holds(authorize, org, key_and_secre
 
     assert release_expired_holds.delay().get() == 1
     assert wallet_of(org).held_micros == 0
+
+
+def test_a_usage_event_naming_another_key_than_its_hold_still_releases_that_hold(
+    authorize, post_usage, org, key_and_secret
+):
+    held_key, secret = key_and_secret
+    other_key, _ = make_key(org, name="reported-key")
+    authorize(
+        secret,
+        model="gpt-4o-mini",
+        headers=_hold_headers("req_mixed", **{"X-Gateway-Input-Tokens": "1000"}),
+    )
+
+    response = post_usage(
+        usage_event(other_key, request_id="req_mixed", input_tokens=10, output_tokens=10)
+    )
+
+    assert response.status_code == 201
+    assert counter_of(key=held_key, kind="month").held_micros == 0
+    assert counter_of(key=held_key, kind="limit").held_micros == 0
+    assert counter_of(key=held_key, kind="month").spend_micros == 0
+    assert counter_of(key=other_key, kind="month").spend_micros == expected_cost_micros(
+        "gpt-4o-mini", 10, 10
+    )
+    assert wallet_of(org).held_micros == 0
