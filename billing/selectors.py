@@ -61,46 +61,54 @@ def _tokens(label: str, limit: int, tokens: int, period_end) -> LimitUse:
     return LimitUse(label, f"{limit:,}", f"{tokens:,}", min(100, tokens * 100 // limit), period_end)
 
 
-def key_limits_now(key: Key) -> list[LimitUse]:
-    now = timezone.now()
-    counters = {c.kind: c for c in Counter.objects.filter(key=key)}
-    tz = key.org.timezone
+def _rpm(limit: int | None) -> list[LimitUse]:
+    return (
+        []
+        if limit is None
+        else [LimitUse("Requests per minute", f"{limit:,} per minute", None, None, None)]
+    )
+
+
+def _key_rows(key: Key, month: tuple, limit: tuple) -> list[LimitUse]:
+    """A key's limits against its use; `month` and `limit` are (spend, tokens, period end) of
+    its two counters' running periods. The one place both the key page and the caps overview
+    describe a key's limits."""
     rows = []
     if key.monthly_spend_cap is not None:
-        spend, _, end = _current(counters.get(CounterKind.MONTH), LimitPeriod.MONTHLY, tz, now)
-        rows.append(_spend("Monthly spend", key.monthly_spend_cap, spend, end))
-    spend, tokens, end = _current(counters.get(CounterKind.LIMIT), key.limit_period, tz, now)
+        rows.append(_spend("Monthly spend", key.monthly_spend_cap, month[0], month[2]))
+    period = key.get_limit_period_display().lower()
     if key.cost_limit is not None:
-        rows.append(
-            _spend(f"Cost ({key.get_limit_period_display().lower()})", key.cost_limit, spend, end)
-        )
+        rows.append(_spend(f"Cost ({period})", key.cost_limit, limit[0], limit[2]))
     if key.token_limit is not None:
-        rows.append(
-            _tokens(
-                f"Tokens ({key.get_limit_period_display().lower()})", key.token_limit, tokens, end
-            )
-        )
-    if key.rpm_limit is not None:
-        rows.append(
-            LimitUse("Requests per minute", f"{key.rpm_limit:,} per minute", None, None, None)
-        )
-    return rows
+        rows.append(_tokens(f"Tokens ({period})", key.token_limit, limit[1], limit[2]))
+    return rows + _rpm(key.rpm_limit)
 
 
-def team_limits_now(team: Team) -> list[LimitUse]:
-    now = timezone.now()
-    counter = Counter.objects.filter(team=team, kind=CounterKind.LIMIT).first()
-    spend, tokens, end = _current(counter, team.limit_period, team.org.timezone, now)
+def _team_rows(team: Team, spend: int, tokens: int, end) -> list[LimitUse]:
     rows = []
     if team.spend_cap is not None:
         rows.append(_spend("Spend", team.spend_cap, spend, end))
     if team.token_limit is not None:
         rows.append(_tokens("Tokens", team.token_limit, tokens, end))
-    if team.rpm_limit is not None:
-        rows.append(
-            LimitUse("Requests per minute", f"{team.rpm_limit:,} per minute", None, None, None)
-        )
-    return rows
+    return rows + _rpm(team.rpm_limit)
+
+
+def key_limits_now(key: Key) -> list[LimitUse]:
+    now = timezone.now()
+    counters = {c.kind: c for c in Counter.objects.filter(key=key)}
+    tz = key.org.timezone
+    return _key_rows(
+        key,
+        _current(counters.get(CounterKind.MONTH), LimitPeriod.MONTHLY, tz, now),
+        _current(counters.get(CounterKind.LIMIT), key.limit_period, tz, now),
+    )
+
+
+def team_limits_now(team: Team) -> list[LimitUse]:
+    counter = Counter.objects.filter(team=team, kind=CounterKind.LIMIT).first()
+    return _team_rows(
+        team, *_current(counter, team.limit_period, team.org.timezone, timezone.now())
+    )
 
 
 # The billing pages ---------------------------------------------------------------------------
@@ -191,55 +199,29 @@ def capped_teams(org) -> list[tuple[Team, list[LimitUse]]]:
         )
         .order_by("name")
     )
-    rows = []
-    for team in teams:
-        end = team.limit_end or period_bounds(team.limit_period, timezone.now(), org.timezone)[1]
-        limits = []
-        if team.spend_cap is not None:
-            limits.append(_spend("Spend", team.spend_cap, team.limit_spend, end))
-        if team.token_limit is not None:
-            limits.append(_tokens("Tokens", team.token_limit, team.limit_tokens, end))
-        if team.rpm_limit is not None:
-            limits.append(
-                LimitUse("Requests per minute", f"{team.rpm_limit:,} per minute", None, None, None)
-            )
-        rows.append((team, limits))
-    return rows
+    now = timezone.now()
+    return [
+        (
+            team,
+            _team_rows(
+                team,
+                team.limit_spend,
+                team.limit_tokens,
+                team.limit_end or period_bounds(team.limit_period, now, org.timezone)[1],
+            ),
+        )
+        for team in teams
+    ]
 
 
 def key_cap_rows(key: Key) -> list[LimitUse]:
-    """The caps of a key from capped_keys' annotations (no further query)."""
-    rows = []
-    if key.monthly_spend_cap is not None:
-        rows.append(
-            _spend(
-                "Monthly spend",
-                key.monthly_spend_cap,
-                key.month_spend,
-                key.month_end
-                or period_bounds(LimitPeriod.MONTHLY, timezone.now(), key.org_timezone)[1],
-            )
-        )
-    end = key.limit_end or period_bounds(key.limit_period, timezone.now(), key.org_timezone)[1]
-    if key.cost_limit is not None:
-        rows.append(
-            _spend(
-                f"Cost ({key.get_limit_period_display().lower()})",
-                key.cost_limit,
-                key.limit_spend,
-                end,
-            )
-        )
-    if key.token_limit is not None:
-        rows.append(
-            _tokens(
-                f"Tokens ({key.get_limit_period_display().lower()})",
-                key.token_limit,
-                key.limit_tokens,
-                end,
-            )
-        )
-    return rows
+    """The limits of a key from capped_keys' annotations (no further query)."""
+    now = timezone.now()
+    month_end = key.month_end or period_bounds(LimitPeriod.MONTHLY, now, key.org_timezone)[1]
+    limit_end = key.limit_end or period_bounds(key.limit_period, now, key.org_timezone)[1]
+    return _key_rows(
+        key, (key.month_spend, 0, month_end), (key.limit_spend, key.limit_tokens, limit_end)
+    )
 
 
 def ledger_of(org, *, kind: str = "", before_id: int | None = None, page_size: int = 50):

@@ -4,7 +4,7 @@ from gateway_console.models import Membership, Team
 
 
 def teams_with_counts(membership: Membership) -> QuerySet[Team]:
-    teams = Team.objects.filter(org=membership.org)
+    teams = Team.objects.filter(org=membership.org).select_related("org")
     if not membership.sees_whole_org:
         teams = teams.filter(memberships=membership)
     return teams.annotate(
