@@ -157,7 +157,13 @@ class Hold(models.Model):
                 fields=["expires_at"],
                 condition=Q(closed_at__isnull=True),
                 name="hold_open_expiry_idx",
-            )
+            ),
+            # The gateway page: an org's open holds and the oldest of them.
+            models.Index(
+                fields=["org", "created_at"],
+                condition=Q(closed_at__isnull=True),
+                name="hold_open_org_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -398,3 +404,34 @@ class UsageHourly(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key_id} {self.model} {self.hour:%Y-%m-%d %H}:00"
+
+
+class TrafficKind(models.TextChoices):
+    AUTHORIZE = "authorize", "Authorize decision"
+    USAGE = "usage", "Usage event"
+
+
+class TrafficMinute(models.Model):
+    """How many authorize decisions (by outcome: `allowed`, `allowed_no_model` or the denial's
+    code) and usage events (`recorded`, `duplicate`) one org had in one UTC minute: the gateway
+    page's health figures. Counted in each web process and added here in one statement every
+    few seconds (billing.traffic), never a write per request."""
+
+    id = models.BigAutoField(primary_key=True)
+    org = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="+")
+    minute = models.DateTimeField(help_text="The start of the minute, in UTC.")
+    kind = models.CharField(max_length=16, choices=TrafficKind.choices)
+    outcome = models.CharField(max_length=64)
+    count = models.BigIntegerField(default=0)
+    last_at = models.DateTimeField(help_text="The latest of these seen in this minute.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["org", "minute", "kind", "outcome"], name="traffic_minute_once"
+            ),
+        ]
+        indexes = [models.Index(fields=["org", "kind", "-minute"], name="traffic_org_kind_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.outcome} {self.minute:%Y-%m-%d %H:%M}: {self.count}"

@@ -18,7 +18,7 @@ from decimal import Decimal
 from django.db import connection, transaction
 from django.utils.dateparse import parse_datetime
 
-from billing import ledger, resets, rollups
+from billing import ledger, resets, rollups, traffic
 from billing.dbvalues import as_decimal, as_uuid, db_id, db_time
 from billing.models import ModelPrice
 from billing.periods import LimitPeriod, period_bounds
@@ -210,6 +210,7 @@ def record_batch(raw_events: list, *, now: datetime | None = None) -> BatchResul
             # The hourly rollups of the usage pages, from exactly the rows inserted above.
             with connection.cursor() as cursor:
                 rollups.add_to_rollups(cursor, sorted(inserted.values()))
+    _count_traffic(accepted, inserted)
     for index, event in accepted:
         if (event.org_id, event.request_id) in inserted:
             result.outcomes.append(
@@ -221,6 +222,16 @@ def record_batch(raw_events: list, *, now: datetime | None = None) -> BatchResul
             result.outcomes.append(Outcome(index, event.request_id, "duplicate"))
     result.outcomes.sort(key=lambda o: o.index)
     return result
+
+
+def _count_traffic(accepted: list[tuple[int, Event]], inserted: dict) -> None:
+    """The gateway page's figures: events recorded and repeats, per org (billing.traffic)."""
+    tallies: dict = defaultdict(lambda: [0, 0])
+    for _, event in accepted:
+        tallies[event.org_id][0 if (event.org_id, event.request_id) in inserted else 1] += 1
+    for org_id, (recorded, duplicates) in tallies.items():
+        traffic.count_usage(org_id, traffic.RECORDED, recorded)
+        traffic.count_usage(org_id, traffic.DUPLICATE, duplicates)
 
 
 def _insert_new(accepted: list[tuple[int, Event]], now: datetime) -> dict[tuple, int]:

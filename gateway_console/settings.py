@@ -53,6 +53,13 @@ ROTATION_GRACE_MAX_HOURS = 24
 GATEWAY_TOKENS = env_list("GATEWAY_TOKENS", "dev-gateway-token" if DEBUG else "")
 # An authorize hold that no usage event settles is released after this many seconds.
 HOLD_TTL = int(os.environ.get("HOLD_TTL", "600"))
+# authorize reads at most this much of a forwarded request body (the model, max_tokens and the
+# prompt's size come from it). A gateway forwards no more than this: Traefik's ForwardAuth
+# maxBodySize and the gateway's own body limit stay at or below it (docs/gateway.md).
+GATEWAY_MAX_BODY_BYTES = int(os.environ.get("GATEWAY_MAX_BODY_BYTES", str(8 * 1024 * 1024)))
+# Each web process adds its gateway traffic figures (the gateway page) to the database at most
+# this often: never a write per request.
+GATEWAY_TRAFFIC_FLUSH_SECONDS = float(os.environ.get("GATEWAY_TRAFFIC_FLUSH_SECONDS", "5"))
 # last_used_at is precise to this many seconds: at most one write per key per interval.
 LAST_USED_PRECISION = 60
 

@@ -17,13 +17,11 @@ from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.http import HttpRequest, HttpResponse
-from django.http.request import RawPostDataException
 from django.views.decorators.csrf import csrf_exempt
 
-from billing import holds, ratelimit
+from billing import holds, ratelimit, traffic
 from billing.dbvalues import as_decimal, as_list, as_time, as_uuid, db_id, db_time
 from billing.periods import LimitPeriod, period_bounds
 from billing.pricing import micros_to_money, money_to_micros
@@ -35,6 +33,8 @@ logger = logging.getLogger(__name__)
 _ORIGINAL_URI_HEADERS = ("X-Forwarded-Uri", "X-Original-URI", "X-Envoy-Original-Path")
 _GEMINI_MODEL = re.compile(r"/models/([A-Za-z0-9._@+-]{1,100}):[A-Za-z]+")
 _MAX_TOKEN_FIELDS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
+REPORTS_USAGE_HEADER = "X-Gateway-Reports-Usage"
+_TRUE = frozenset({"1", "true", "yes", "on"})
 
 
 # One query: the key (by its current or grace hash), its org, plan, wallet, team, counters, and
@@ -205,9 +205,12 @@ class GatewayRequest:
 
     key: str | None
     model: str | None
-    request_id: str | None
-    input_tokens: int
-    max_output_tokens: int | None
+    # The gateway's configuration says that it posts a usage event for every allowed request
+    # (X-Gateway-Reports-Usage): only then is a hold placed, since a hold that nothing settles
+    # would sit on the caps until HOLD_TTL.
+    reports_usage: bool
+    body: dict
+    body_bytes: int
 
 
 def _original_query(request: HttpRequest) -> dict[str, list[str]]:
@@ -257,48 +260,74 @@ def _positive_int(value) -> int | None:
         return None
     if isinstance(value, int) and value > 0:
         return value
-    if isinstance(value, str) and value.isdigit() and int(value) > 0:
+    # isdigit() alone also accepts digits such as "²" that int() refuses.
+    if isinstance(value, str) and value.isascii() and value.isdigit() and int(value) > 0:
         return int(value)
     return None
 
 
-def read_gateway_request(request: HttpRequest) -> GatewayRequest:
-    body: dict = {}
-    body_bytes = 0
+def _read_body(request: HttpRequest) -> tuple[bytes, int]:
+    """The forwarded body, if it is no longer than GATEWAY_MAX_BODY_BYTES, and its length.
+    A longer body is not read (its declared length still bounds the prompt)."""
+    limit = settings.GATEWAY_MAX_BODY_BYTES
     try:
-        raw = request.body
-    except (RequestDataTooBig, RawPostDataException):
-        raw = b""
-        body_bytes = int(request.META.get("CONTENT_LENGTH") or 0)
-    if raw[:1] in (b"{", b" ", b"\n", b"\t"):
+        declared = int(request.META.get("CONTENT_LENGTH") or -1)
+    except ValueError:
+        declared = -1
+    if declared > limit:
+        return b"", declared
+    if declared >= 0:
+        raw = request.read(limit + 1)
+    elif request.META.get("wsgi.input_terminated"):
+        # A chunked body (no Content-Length): the server marks its input as ending with the
+        # body (gunicorn does), so reading to its end is safe.
+        raw = request.META["wsgi.input"].read(limit + 1)
+    else:
+        return b"", 0
+    if len(raw) > limit:
+        return b"", len(raw)
+    return raw, len(raw)
+
+
+def read_gateway_request(request: HttpRequest) -> GatewayRequest:
+    raw, body_bytes = _read_body(request)
+    body: dict = {}
+    if raw[:1] in (b"{", b" ", b"\n", b"\r", b"\t"):
         try:
             parsed = json.loads(raw)
             body = parsed if isinstance(parsed, dict) else {}
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             body = {}
     model = body.get("model") if isinstance(body.get("model"), str) else None
+    # The body is what the provider will act on, so it wins over a header; the header is for
+    # gateways that name the model in their own configuration.
     model = model or request.headers.get("X-Gateway-Model") or None
     if not model:
         found = _GEMINI_MODEL.search(_original_path(request) or request.path)
         model = found.group(1) if found else None
+    reports_usage = request.headers.get(REPORTS_USAGE_HEADER, "").strip().lower() in _TRUE
+    return GatewayRequest(_client_key(request), model, reports_usage, body, body_bytes)
 
-    request_id = request.headers.get("X-Request-Id", "").strip()[:100] or None
-    if request_id is None or model is None:
-        # No hold without a request id and a model: the worst case is not needed.
-        return GatewayRequest(_client_key(request), model, request_id, 0, None)
-    input_tokens = _positive_int(request.headers.get("X-Gateway-Input-Tokens"))
-    if input_tokens is None:
-        input_tokens = _strings_length(body) if body else body_bytes or len(raw)
-    max_output = None
+
+def hold_inputs(asked: GatewayRequest) -> tuple[int, int | None]:
+    """The worst case of a request: input tokens bounded by the bytes of its prompt's text,
+    and the output limit it asks for (None: the model's longest answer)."""
+    body = asked.body
+    input_tokens = _strings_length(body) if body else asked.body_bytes
     for field in _MAX_TOKEN_FIELDS:
         max_output = _positive_int(body.get(field))
         if max_output:
-            break
-    if max_output is None and isinstance(body.get("generationConfig"), dict):
-        max_output = _positive_int(body["generationConfig"].get("maxOutputTokens"))
-    if max_output is None:
-        max_output = _positive_int(request.headers.get("X-Gateway-Max-Tokens"))
-    return GatewayRequest(_client_key(request), model, request_id, input_tokens, max_output)
+            return input_tokens, max_output
+    config = body.get("generationConfig")
+    if isinstance(config, dict):
+        return input_tokens, _positive_int(config.get("maxOutputTokens"))
+    return input_tokens, None
+
+
+def new_request_id() -> str:
+    """The console names every allowed request: holds and usage events use this id, never one
+    that a client sent (CONTRACT.md section 2)."""
+    return f"req_{uuid.uuid4().hex}"
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -332,8 +361,42 @@ def _check_key(row: KeyRow | None, now: datetime) -> KeyRow:
     return row
 
 
-def _check_model(row: KeyRow, model: str | None) -> None:
+def _model_required(why: str) -> ContractError:
+    return ContractError(
+        "model_required",
+        403,
+        f"The console could not tell which model this request is for, and {why}. Name the "
+        'model in the request body\'s "model" field, and call through a gateway that '
+        "forwards the body to the console.",
+    )
+
+
+def _has_cap(row: KeyRow) -> bool:
+    return any(
+        limit is not None
+        for limit in (
+            row.monthly_spend_cap,
+            row.cost_limit,
+            row.token_limit,
+            row.team_spend_cap,
+            row.team_token_limit,
+        )
+    )
+
+
+def _check_model(row: KeyRow, model: str | None, *, reports_usage: bool) -> None:
     if model is None:
+        # Never allow what cannot be checked: a model scope (the key's or the plan's) needs
+        # the model, and so does the hold that keeps a reported request within its caps.
+        if row.model_scope:
+            raise _model_required("this API key may only call certain models")
+        if not row.plan_allows_model:
+            raise _model_required("your organisation's plan covers only certain models")
+        if reports_usage and _has_cap(row):
+            raise _model_required(
+                "this API key has spending or token caps, which need the model to reserve "
+                "the request's cost"
+            )
         return
     if row.model_scope and model not in row.model_scope:
         raise ContractError(
@@ -435,7 +498,11 @@ def _period_end(usage: Usage, period: str, row: KeyRow, now: datetime) -> dateti
 
 
 def _allowed(
-    row: KeyRow, model: str | None, decision: ratelimit.RateDecision, now: datetime
+    row: KeyRow,
+    model: str | None,
+    request_id: str,
+    decision: ratelimit.RateDecision,
+    now: datetime,
 ) -> HttpResponse:
     spend_cap, spend_usage, spend_period = (
         (row.monthly_spend_cap, row.key_month, LimitPeriod.MONTHLY)
@@ -444,6 +511,7 @@ def _allowed(
     )
     body = {
         "allowed": True,
+        "request_id": request_id,
         "key": {
             "id": str(row.id),
             "name": row.name,
@@ -487,6 +555,8 @@ def _allowed(
     # Every header is always present (empty when it does not apply): forward-auth proxies that
     # copy a fixed list of headers must not find one missing (Caddy 2.6 would pass on its
     # unreplaced placeholder).
+    response["X-Gateway-Request-Id"] = request_id
+    response["X-Gateway-Model"] = model or ""
     response["X-Key-Id"] = str(row.id)
     response["X-Team-Id"] = str(row.team_id) if row.team_id else ""
     response["X-User-Id"] = row.user_id
@@ -508,20 +578,33 @@ def authorize(request: HttpRequest, *, now: datetime | None = None) -> HttpRespo
     # A malformed key or a bad checksum is refused before any database query.
     if not asked.key or not secret.is_well_formed(asked.key):
         raise _invalid_key()
-    row = _check_key(_fetch(secret.secret_hash(asked.key), asked.model, now), now)
-    _check_model(row, asked.model)
+    row = _fetch(secret.secret_hash(asked.key), asked.model, now)
+    try:
+        response = _decide(row, asked, now)
+    except ContractError as refused:
+        traffic.count_decision(row.org_id if row else None, refused.code)
+        raise
+    traffic.count_decision(row.org_id, traffic.ALLOWED if asked.model else traffic.ALLOWED_NO_MODEL)
+    return response
+
+
+def _decide(row: KeyRow | None, asked: GatewayRequest, now: datetime) -> HttpResponse:
+    row = _check_key(row, now)
+    _check_model(row, asked.model, reports_usage=asked.reports_usage)
     _check_money_and_tokens(row)
 
-    holding = bool(asked.request_id and asked.model)
+    request_id = new_request_id()
+    holding = asked.reports_usage and asked.model is not None
     # A transaction only around a hold: without one there is nothing to roll back, and an empty
     # BEGIN ... COMMIT costs round trips (on SQLite, BEGIN IMMEDIATE takes the write lock).
     with transaction.atomic() if holding else nullcontext():
         if holding:
+            input_tokens, max_output_tokens = hold_inputs(asked)
             holds.place(
                 row=row,
-                request_id=asked.request_id,
-                input_tokens=asked.input_tokens,
-                max_output_tokens=asked.max_output_tokens,
+                request_id=request_id,
+                input_tokens=input_tokens,
+                max_output_tokens=max_output_tokens,
                 now=now,
             )
         decision = ratelimit.hit(_rate_windows(row))
@@ -535,7 +618,7 @@ def authorize(request: HttpRequest, *, now: datetime | None = None) -> HttpRespo
                 headers={"Retry-After": str(decision.retry_after)},
             )
     _touch_last_used(row, now)
-    return _allowed(row, asked.model, decision, now)
+    return _allowed(row, asked.model, request_id, decision, now)
 
 
 @csrf_exempt

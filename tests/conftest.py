@@ -3,6 +3,7 @@ from django.db import connection
 from django.test import Client
 
 from audit import append_only
+from billing import traffic
 from gateway_console.middleware import SESSION_ORG_KEY
 from gateway_console.models import Role
 from tests.factories import MembershipFactory, OrgFactory, TeamFactory, make_key
@@ -31,6 +32,14 @@ def _empty_append_only_tables_before_flush(request):
             with connection.cursor() as cursor:
                 cursor.execute(f"DELETE FROM {table}")
             append_only.install(editor, table)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_traffic_meter():
+    """The gateway traffic figures counted in this process start empty in every test."""
+    traffic.meter.reset()
+    yield
+    traffic.meter.reset()
 
 
 @pytest.fixture

@@ -23,3 +23,6 @@ STORAGES = {
 }
 # The tests' webhook receivers listen on 127.0.0.1; test_webhook_guard turns this off again.
 ALERT_WEBHOOK_ALLOW_PRIVATE = True
+# Gateway traffic figures are added to the database only when a test flushes them (query
+# counts of authorize stay exact); the end-to-end console process sets its own interval.
+GATEWAY_TRAFFIC_FLUSH_SECONDS = float(os.environ.get("GATEWAY_TRAFFIC_FLUSH_SECONDS", "3600"))

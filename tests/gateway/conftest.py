@@ -157,11 +157,17 @@ def counter_of(*, key=None, team=None, kind: str) -> Counter:
     return Counter.objects.get(key=key, team=team, kind=kind)
 
 
+# The model every call names unless it says otherwise: the org's plan lists its models, so a
+# request whose model the console cannot learn is refused (model_required).
+DEFAULT_MODEL = "gpt-4o-mini"
+
+
 def call_authorize(
     client: Client,
     secret: str | None = None,
     *,
-    model: str | None = None,
+    model: str | None = DEFAULT_MODEL,
+    reports_usage: bool = False,
     method: str = "POST",
     body=None,
     headers: dict | None = None,
@@ -169,8 +175,9 @@ def call_authorize(
     token: str | None = GATEWAY_TOKEN,
 ):
     """What a forward-auth gateway sends: its own token, the client's key as
-    `Authorization: Bearer` (unless `secret` is None), the model as X-Gateway-Model, and any
-    other client headers."""
+    `Authorization: Bearer` (unless `secret` is None), the model as X-Gateway-Model (unless
+    None; a body's model wins over it), X-Gateway-Reports-Usage when the gateway reports usage
+    (then a hold is placed), and any other client headers."""
     sent = {}
     if token is not None:
         sent["X-Gateway-Token"] = token
@@ -178,6 +185,8 @@ def call_authorize(
         sent["Authorization"] = f"Bearer {secret}"
     if model is not None:
         sent["X-Gateway-Model"] = model
+    if reports_usage:
+        sent["X-Gateway-Reports-Usage"] = "true"
     sent.update(headers or {})
     if body is None:
         data = b""

@@ -2,6 +2,7 @@
 headers the gateway passes upstream; where the model comes from; legacy keys; and that
 rotation, disabling and deleting take effect on the very next request."""
 
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -46,6 +47,7 @@ def test_an_allowed_request_answers_the_contracts_body(authorize, org, team, pro
     body = response.json()
     reset_at = parse_time(body["limits"]["rpm"].pop("reset_at"))
     assert before + timedelta(seconds=59) <= reset_at <= datetime.now(UTC) + timedelta(seconds=61)
+    assert re.fullmatch(r"req_[0-9a-f]{32}", body.pop("request_id"))
     assert body == {
         "allowed": True,
         "key": {
@@ -77,6 +79,8 @@ def test_an_allowed_request_answers_the_same_facts_as_headers(authorize, team, p
     assert response["X-RateLimit-Limit"] == "60"
     assert response["X-RateLimit-Remaining"] == "59"
     assert response["X-RateLimit-Reset"] == response.json()["limits"]["rpm"]["reset_at"]
+    assert response["X-Gateway-Request-Id"] == response.json()["request_id"]
+    assert response["X-Gateway-Model"] == "gpt-4o-mini"
     # Absent or empty: a standard key has no routing profile.
     assert response.get("X-Gateway-Profile", "") == ""
 
@@ -176,7 +180,10 @@ def test_the_model_is_read_from_a_gemini_path(authorize, key_and_secret, header,
     _, secret = key_and_secret
 
     response = authorize(
-        secret, method="GET", headers={header: f"/v1beta/models/gemini-2.0-flash:{method}"}
+        secret,
+        model=None,
+        method="GET",
+        headers={header: f"/v1beta/models/gemini-2.0-flash:{method}"},
     )
 
     assert response.status_code == 200
@@ -187,7 +194,10 @@ def test_a_gemini_request_carries_key_and_model_in_one_original_uri(authorize, k
     key, secret = key_and_secret
 
     response = authorize(
-        headers={"X-Forwarded-Uri": f"/v1beta/models/gemini-2.0-flash:generateContent?key={secret}"}
+        model=None,
+        headers={
+            "X-Forwarded-Uri": f"/v1beta/models/gemini-2.0-flash:generateContent?key={secret}"
+        },
     )
 
     assert response.status_code == 200
@@ -228,19 +238,25 @@ def test_the_model_of_a_gemini_path_is_checked_like_any_other(authorize, key_and
     _, secret = key_and_secret
 
     response = authorize(
-        secret, headers={"X-Forwarded-Uri": "/v1beta/models/gemini-1.5-pro:generateContent"}
+        secret,
+        model=None,
+        headers={"X-Forwarded-Uri": "/v1beta/models/gemini-1.5-pro:generateContent"},
     )
 
     assert_denied(response, 403, "model_not_allowed")
 
 
-def test_a_request_that_names_no_model_is_allowed_with_model_null(authorize, org):
-    _, secret = make_key(org, name="scoped", model_scope=("gpt-4o",))
+def test_a_request_that_names_no_model_is_allowed_with_model_null_when_nothing_needs_it(
+    authorize, org
+):
+    org.plan.models.clear()
+    _, secret = make_key(org, name="unscoped")
 
-    response = authorize(secret, headers={"X-Forwarded-Uri": "/v1/models"})
+    response = authorize(secret, model=None, headers={"X-Forwarded-Uri": "/v1/models"})
 
     assert response.status_code == 200
     assert response.json()["model"] is None
+    assert response["X-Gateway-Model"] == ""
 
 
 # Rotation, disabling and deleting take effect on the very next request

@@ -67,7 +67,7 @@ def test_a_failure_while_placing_the_hold_answers_503_and_holds_nothing(authoriz
     _, secret = key_and_secret
 
     with mock.patch("billing.holds.place", side_effect=OperationalError("connection lost")):
-        response = authorize(secret, model="gpt-4o-mini", headers={"X-Request-Id": "req_down_1"})
+        response = authorize(secret, model="gpt-4o-mini", reports_usage=True)
 
     _unavailable(response)
     assert not Hold.objects.exists()

@@ -109,16 +109,17 @@ def test_an_allowed_request_with_a_hold_pins_its_queries(
     authorize, key_and_secret, django_assert_num_queries
 ):
     _, valid = key_and_secret
-    headers = {"X-Request-Id": "req_first", "X-Gateway-Input-Tokens": "100"}
+    body = {"model": "gpt-4o-mini", "prompt": "x" * 100}
     # First request of a key: the key query; savepoint; hold insert; wallet; three counters
     # created and three reserved; release; last_used_at.
     with django_assert_num_queries(12):
-        assert authorize(valid, model="gpt-4o-mini", headers=headers).status_code == 200
+        response = authorize(valid, model=None, body=body, reports_usage=True)
+        assert response.status_code == 200
 
     # Once its counters exist: the key query; savepoint; hold; wallet; three counters; release.
-    headers["X-Request-Id"] = "req_second"
     with django_assert_num_queries(8):
-        assert authorize(valid, model="gpt-4o-mini", headers=headers).status_code == 200
+        response = authorize(valid, model=None, body=body, reports_usage=True)
+        assert response.status_code == 200
 
 
 def test_last_used_at_is_written_at_most_once_a_minute(authorize, key_and_secret):

@@ -4,7 +4,6 @@ concurrent requests overspend a cap. Real threads, each with its own database co
 
 import random
 import threading
-import uuid
 from collections import Counter as Tally
 from collections import defaultdict
 from datetime import UTC, datetime
@@ -164,11 +163,9 @@ def _authorize_concurrently(secrets: list[str], calls: int, threads: int) -> lis
             response = call_authorize(
                 client,
                 secrets[i % len(secrets)],
-                model="gpt-4o-mini",
-                headers={
-                    "X-Request-Id": f"req_{uuid.uuid4().hex}",
-                    "X-Gateway-Input-Tokens": str(INPUT_TOKENS),
-                },
+                model=None,
+                reports_usage=True,
+                body={"model": "gpt-4o-mini", "prompt": "x" * INPUT_TOKENS},
             )
             code = "allowed" if response.status_code == 200 else response.json()["error"]["code"]
             with lock:
