@@ -1,0 +1,3 @@
+module gatewayconsole.local/gatewayconsole
+
+go 1.22
