@@ -255,16 +255,27 @@ class WalletEntry(models.Model):
 
 
 class CounterPeriod(models.Model):
-    """The totals of a counter's closed period, kept for the usage pages and for audits."""
+    """The totals of a counter's closed period, kept for the usage pages and for audits.
+
+    Append-only, so it outlives what it counted: a deleted team's counters go, and its periods
+    keep naming them (no database constraint on `counter` and `team`, which a delete would
+    otherwise have to rewrite or remove)."""
 
     id = models.BigAutoField(primary_key=True)
     org = models.ForeignKey(Org, on_delete=models.PROTECT, related_name="+")
-    counter = models.ForeignKey(Counter, on_delete=models.PROTECT, related_name="periods")
+    counter = models.ForeignKey(
+        Counter, on_delete=models.DO_NOTHING, db_constraint=False, related_name="periods"
+    )
     key = models.ForeignKey(
         "keys.Key", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     team = models.ForeignKey(
-        Team, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+        Team,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
     )
     kind = models.CharField(max_length=8, choices=CounterKind.choices)
     period_start = models.DateTimeField()

@@ -14,9 +14,11 @@ from ninja.parser import Parser
 from ninja.security import HttpBearer
 
 from audit.api import router as audit_router
+from billing.api import router as billing_router
 from gateway_console import admin_tokens
 from gateway_console.contract import ContractError
 from gateway_console.models import AdminToken
+from gateway_console.org_api import members_router, teams_router
 from keys.api import requests_router
 from keys.api import router as keys_router
 
@@ -152,6 +154,9 @@ api = AdminAPI(
 api.add_router("/", keys_router)
 api.add_router("/", requests_router)
 api.add_router("/", audit_router)
+api.add_router("/", teams_router)
+api.add_router("/", members_router)
+api.add_router("/", billing_router)
 
 
 # Every error in the ContractError body, ninja's own included.

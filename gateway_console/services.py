@@ -1,5 +1,6 @@
 """Changes to organisations, teams and memberships."""
 
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import transaction
@@ -11,11 +12,14 @@ from audit import Actor
 from billing import resets
 from billing.models import CounterKind, Wallet
 from billing.money import to_money
+from billing.periods import LimitPeriod
 from gateway_console.models import Membership, Org, Role, Team, User
 
 
 class OrgActionRefused(Exception):
-    pass
+    def __init__(self, message: str, *, code: str = "org_action_refused"):
+        super().__init__(message)
+        self.code = code
 
 
 def _free_slug(name: str) -> str:
@@ -53,44 +57,79 @@ def create_org(
     return org, owner
 
 
+@dataclass(frozen=True)
+class TeamLimits:
+    """Limits shared by all of a team's keys; None: none."""
+
+    spend_cap: Decimal | None
+    token_limit: int | None
+    limit_period: str
+    rpm_limit: int | None
+
+    @classmethod
+    def of(cls, team: Team) -> "TeamLimits":
+        return cls(team.spend_cap, team.token_limit, team.limit_period, team.rpm_limit)
+
+
+def _diff_value(value):
+    return str(value) if isinstance(value, Decimal) else value
+
+
+def _name_taken(name: str) -> OrgActionRefused:
+    return OrgActionRefused(f"There is already a team called {name}.", code="team_name_taken")
+
+
 @transaction.atomic
-def create_team(*, org: Org, actor: Actor, name: str) -> Team:
+def create_team(*, org: Org, actor: Actor, name: str, limits: TeamLimits | None = None) -> Team:
     name = name.strip()
     if Team.objects.filter(org=org, name__iexact=name).exists():
-        raise OrgActionRefused(f"There is already a team called {name}.")
-    team = Team.objects.create(org=org, name=name)
-    audit.record(org=org, actor=actor, action="team.created", target=team, data={"name": name})
+        raise _name_taken(name)
+    given = limits is not None
+    limits = limits or TeamLimits(None, None, LimitPeriod.MONTHLY, None)
+    spend_cap = to_money(limits.spend_cap) if limits.spend_cap is not None else None
+    team = Team.objects.create(
+        org=org,
+        name=name,
+        spend_cap=spend_cap,
+        token_limit=limits.token_limit,
+        limit_period=limits.limit_period,
+        rpm_limit=limits.rpm_limit,
+    )
+    data = {"name": name}
+    if given:
+        chosen = {**limits.__dict__, "spend_cap": spend_cap}
+        data.update({k: _diff_value(v) for k, v in chosen.items() if v is not None})
+    audit.record(org=org, actor=actor, action="team.created", target=team, data=data)
     return team
 
 
-TEAM_LIMIT_FIELDS = ("spend_cap", "token_limit", "limit_period", "rpm_limit")
-
-
 @transaction.atomic
-def update_team_limits(
-    *,
-    team: Team,
-    actor: Actor,
-    spend_cap: Decimal | None,
-    token_limit: int | None,
-    limit_period: str,
-    rpm_limit: int | None,
+def update_team(
+    *, team: Team, actor: Actor, name: str | None = None, limits: TeamLimits | None = None
 ) -> Team:
-    team = Team.objects.select_for_update().get(pk=team.pk)
-    new = {
-        "spend_cap": to_money(spend_cap) if spend_cap is not None else None,
-        "token_limit": token_limit,
-        "limit_period": limit_period,
-        "rpm_limit": rpm_limit,
-    }
+    """Renames the team and/or sets its limits: one `team.updated` event with every change."""
+    team = Team.objects.select_for_update().select_related("org").get(pk=team.pk)
+    new: dict = {}
+    if name is not None:
+        name = name.strip()
+        if not name:
+            raise OrgActionRefused("A team needs a name.")
+        clash = Team.objects.filter(org=team.org, name__iexact=name).exclude(pk=team.pk)
+        if clash.exists():
+            raise _name_taken(name)
+        new["name"] = name
+    if limits is not None:
+        new.update(
+            spend_cap=to_money(limits.spend_cap) if limits.spend_cap is not None else None,
+            token_limit=limits.token_limit,
+            limit_period=limits.limit_period,
+            rpm_limit=limits.rpm_limit,
+        )
     changes = {}
     for field, value in new.items():
         before = getattr(team, field)
         if before != value:
-            changes[field] = {
-                "before": str(before) if isinstance(before, Decimal) else before,
-                "after": str(value) if isinstance(value, Decimal) else value,
-            }
+            changes[field] = {"before": _diff_value(before), "after": _diff_value(value)}
             setattr(team, field, value)
     if not changes:
         return team
@@ -107,6 +146,28 @@ def update_team_limits(
         )
     audit.record(org=team.org, actor=actor, action="team.updated", target=team, changes=changes)
     return team
+
+
+@transaction.atomic
+def delete_team(*, team: Team, actor: Actor) -> None:
+    """Deletes a team that holds no key (deleted keys aside: they leave the team). Its
+    members stay in the org; its usage history stays, without the team."""
+    team = Team.objects.select_for_update().select_related("org").get(pk=team.pk)
+    keys = team.keys.exclude(status="deleted").count()
+    if keys:
+        raise OrgActionRefused(
+            f"The team {team.name} still has {keys} key{'s' if keys != 1 else ''}. Move them to "
+            "another team or delete them first.",
+            code="team_has_keys",
+        )
+    audit.record(
+        org=team.org,
+        actor=actor,
+        action="team.deleted",
+        target=team,
+        data={"name": team.name, "members": team.memberships.count()},
+    )
+    team.delete()
 
 
 @transaction.atomic

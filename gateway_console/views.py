@@ -3,7 +3,7 @@ import uuid
 
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.cache import add_never_cache_headers
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -14,7 +14,7 @@ from billing import selectors as billing_selectors
 from gateway_console import admin_tokens, selectors, services
 from gateway_console.forms import AdminTokenForm, SignInForm, TeamForm, TeamLimitsForm
 from gateway_console.middleware import SESSION_ORG_KEY
-from gateway_console.models import AdminToken, Membership, Team
+from gateway_console.models import AdminToken, Membership
 from gateway_console.roles import membership_required, role_required
 
 
@@ -85,17 +85,9 @@ def team_new(request: HttpRequest) -> HttpResponse:
     return render(request, "orgs/team_new.html", {"form": form})
 
 
-def _team_for(membership, team_id) -> Team:
-    """The team if this membership may see it (a member: their own teams); 404 otherwise."""
-    team = selectors.teams_with_counts(membership).filter(pk=team_id).first()
-    if team is None:
-        raise Http404("No such team.")
-    return team
-
-
 @membership_required
 def team_detail(request: HttpRequest, team_id) -> HttpResponse:
-    team = _team_for(request.membership, team_id)
+    team = selectors.team_for(request.membership, team_id)
     return render(
         request,
         "orgs/team_detail.html",
@@ -106,7 +98,7 @@ def team_detail(request: HttpRequest, team_id) -> HttpResponse:
 @role_required("admin")
 @require_http_methods(["GET", "POST"])
 def team_edit(request: HttpRequest, team_id) -> HttpResponse:
-    team = _team_for(request.membership, team_id)
+    team = selectors.team_for(request.membership, team_id)
     initial = {
         "spend_cap": team.spend_cap,
         "token_limit": team.token_limit,
@@ -115,8 +107,10 @@ def team_edit(request: HttpRequest, team_id) -> HttpResponse:
     }
     form = TeamLimitsForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
-        services.update_team_limits(
-            team=team, actor=Actor.from_request(request), **form.cleaned_data
+        services.update_team(
+            team=team,
+            actor=Actor.from_request(request),
+            limits=services.TeamLimits(**form.cleaned_data),
         )
         messages.success(request, f"Saved the limits of {team.name}.")
         return redirect("team-detail", team_id=team.pk)

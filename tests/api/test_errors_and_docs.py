@@ -106,6 +106,14 @@ def test_the_openapi_document_describes_every_operation(client):
         ("GET", "/api/v1/keys/{key_id}/usage"),
         ("GET", "/api/v1/requests/{request_id}"),
         ("GET", "/api/v1/audit-events"),
+        ("GET", "/api/v1/teams"),
+        ("POST", "/api/v1/teams"),
+        ("GET", "/api/v1/teams/{team_id}"),
+        ("PATCH", "/api/v1/teams/{team_id}"),
+        ("DELETE", "/api/v1/teams/{team_id}"),
+        ("GET", "/api/v1/members"),
+        ("GET", "/api/v1/plan"),
+        ("GET", "/api/v1/prices"),
     }
     assert document["components"]["securitySchemes"]["AdminTokenAuth"]["scheme"] == "bearer"
     key_fields = set(document["components"]["schemas"]["KeyOut"]["properties"])

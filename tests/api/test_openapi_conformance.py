@@ -42,7 +42,7 @@ def keep_the_test_transaction():
 @pytest.fixture
 def org_with_data(org, team, token_and_secret):
     keys = [make_key(org, name=f"key-{n}", team=team if n % 2 else None)[0] for n in range(4)]
-    TeamFactory(org=org, name="Research")
+    teams = [team, TeamFactory(org=org, name="Research"), TeamFactory(org=org, name="Empty")]
     now = timezone.now()
     for n, key in enumerate(keys):
         UsageEvent.objects.create(
@@ -57,7 +57,7 @@ def org_with_data(org, team, token_and_secret):
             status_code=200,
             occurred_at=now,
         )
-    return keys
+    return keys, teams
 
 
 def test_every_operation_answers_as_its_schema_says(
@@ -65,14 +65,16 @@ def test_every_operation_answers_as_its_schema_says(
 ):
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", application)
     headers = {"Authorization": f"Bearer {token_and_secret[1]}"}
-    key_ids = st.sampled_from([str(key.pk) for key in org_with_data])
+    keys, teams = org_with_data
+    key_ids = st.sampled_from([str(key.pk) for key in keys])
     request_ids = st.sampled_from(["req_0", "req_1", "req_2", "req_3", "req_unknown"])
     # Reads first and deletions last, so that most calls find live keys to work on.
     operations = sorted(
         (result.ok() for result in schema.get_all_operations()),
         key=lambda op: (ORDER.get(op.method.upper(), 1), op.path.endswith("/batch")),
     )
-    assert len(operations) == 12
+    assert len(operations) == 20
+    team_ids = st.sampled_from([str(team.pk) for team in teams])
 
     for operation in operations:
         # Mostly real ids, so that the operations do their work rather than answer 404.
@@ -81,6 +83,7 @@ def test_every_operation_answers_as_its_schema_says(
             key_id=key_ids,
             batch=st.lists(key_ids, min_size=1, max_size=3),
             request_id=request_ids,
+            team_id=team_ids,
         )
         @settings(
             max_examples=EXAMPLES_PER_OPERATION,
@@ -90,9 +93,11 @@ def test_every_operation_answers_as_its_schema_says(
             phases=[Phase.explicit, Phase.generate],
             suppress_health_check=list(HealthCheck),
         )
-        def call(case, key_id, batch, request_id):
+        def call(case, key_id, batch, request_id, team_id):
             if "key_id" in (case.path_parameters or {}):
                 case.path_parameters["key_id"] = key_id
+            if "team_id" in (case.path_parameters or {}):
+                case.path_parameters["team_id"] = team_id
             if "request_id" in (case.path_parameters or {}):
                 case.path_parameters["request_id"] = request_id
             if operation.path.endswith("/batch") and isinstance(case.body, dict):
