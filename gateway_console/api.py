@@ -17,6 +17,7 @@ from audit.api import router as audit_router
 from billing.api import router as billing_router
 from gateway_console import admin_tokens
 from gateway_console.contract import ContractError
+from gateway_console.gateway_openapi import add_gateway_paths
 from gateway_console.models import AdminToken
 from gateway_console.org_api import members_router, teams_router
 from keys.api import requests_router
@@ -100,6 +101,11 @@ def _refuse_nul(value) -> None:
 
 
 class AdminAPI(NinjaAPI):
+    def get_openapi_schema(self, *args, **kwargs):
+        # The gateway's endpoints are plain views (the hot path); their description joins
+        # the admin API's in one document.
+        return add_gateway_paths(super().get_openapi_schema(*args, **kwargs))
+
     def _get_urls(self):
         urls = super()._get_urls()
         for pattern in urls:
@@ -141,7 +147,9 @@ api = AdminAPI(
     title="Gateway Console admin API",
     version="1",
     description=(
-        "Everything an admin does in the console, scriptable (CONTRACT.md section 4). "
+        "Everything an admin does in the console, scriptable (docs/contract.md section 4), "
+        "and the two endpoints the gateway calls (section 2 and 3, tag `gateway`, "
+        "authenticated with the gateway's X-Gateway-Token). "
         "Authenticate with `Authorization: Bearer sk-admin-…`, an org admin token created on "
         "the console's Admin tokens page; read-only tokens may only GET. Errors have the body "
         '`{"error": {"type", "code", "message"}}`. Lists are paginated by cursor: pass '

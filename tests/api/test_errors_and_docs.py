@@ -114,6 +114,8 @@ def test_the_openapi_document_describes_every_operation(client):
         ("GET", "/api/v1/members"),
         ("GET", "/api/v1/plan"),
         ("GET", "/api/v1/prices"),
+        ("POST", "/api/v1/gateway/authorize"),
+        ("POST", "/api/v1/gateway/usage"),
     }
     assert document["components"]["securitySchemes"]["AdminTokenAuth"]["scheme"] == "bearer"
     key_fields = set(document["components"]["schemas"]["KeyOut"]["properties"])
