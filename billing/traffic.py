@@ -1,26 +1,29 @@
 """Gateway traffic per org and minute, for the gateway page: authorize decisions by outcome and
 usage events by what became of them.
 
-authorize sits in front of every client request, so nothing here writes per request: each web
-process counts in memory and adds its counts to `TrafficMinute` in one statement at most every
-GATEWAY_TRAFFIC_FLUSH_SECONDS (on the next call after that long, and when the process exits). A
-process that dies loses at most that many seconds of figures; the figures are for health, never
-for money.
+authorize sits in front of every client request, so nothing here writes on a request's path:
+each web process counts in memory, and a thread of its own adds the counts to `TrafficMinute`
+in one statement every GATEWAY_TRAFFIC_FLUSH_SECONDS (and when the process exits). A process
+that dies loses at most that many seconds of figures; they are for health, never for money.
+With the interval at 0 (tests), every count is written at once.
 """
 
 import atexit
 import logging
+import os
 import threading
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import DatabaseError, connection
+from django.db.models import Count, Min
 
 from billing.dbvalues import as_time, db_id, db_time
-from billing.models import TrafficKind, TrafficMinute
+from billing.models import Hold, TrafficKind, TrafficMinute
 
 logger = logging.getLogger(__name__)
 
@@ -43,9 +46,21 @@ class TrafficMeter:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counts: dict[tuple, _Tally] = {}
-        self._flushed_at = time.monotonic()
+        self._flusher_pid: int | None = None
+        self.counting = True
+
+    @contextmanager
+    def paused(self):
+        """Usage recorded meanwhile is not gateway traffic (seed_demo's month of history)."""
+        self.counting = False
+        try:
+            yield
+        finally:
+            self.counting = True
 
     def count(self, org_id: uuid.UUID, kind: str, outcome: str, n: int = 1, *, now=None) -> None:
+        if not self.counting:
+            return
         now = now or datetime.now(UTC)
         minute = now.replace(second=0, microsecond=0)
         with self._lock:
@@ -55,14 +70,14 @@ class TrafficMeter:
             else:
                 tally.count += n
                 tally.last_at = max(tally.last_at, now)
-            due = time.monotonic() - self._flushed_at >= settings.GATEWAY_TRAFFIC_FLUSH_SECONDS
-        if due:
+        if settings.GATEWAY_TRAFFIC_FLUSH_SECONDS <= 0:
             self.flush()
+        elif self._flusher_pid != os.getpid():
+            self._start_flusher()
 
     def flush(self) -> None:
         with self._lock:
             counts, self._counts = self._counts, {}
-            self._flushed_at = time.monotonic()
         if not counts:
             return
         try:
@@ -75,7 +90,26 @@ class TrafficMeter:
     def reset(self) -> None:
         with self._lock:
             self._counts = {}
-            self._flushed_at = time.monotonic()
+
+    def _start_flusher(self) -> None:
+        # One thread per process, started by its first count (a forked web worker starts its
+        # own: the parent's thread does not survive the fork).
+        with self._lock:
+            if self._flusher_pid == os.getpid():
+                return
+            self._flusher_pid = os.getpid()
+        threading.Thread(target=self._flush_forever, name="traffic-flusher", daemon=True).start()
+
+    def _flush_forever(self) -> None:
+        while True:
+            time.sleep(settings.GATEWAY_TRAFFIC_FLUSH_SECONDS)
+            try:
+                self.flush()
+            except Exception:
+                logger.exception("gateway traffic: flush failed")
+            finally:
+                # A connection of its own, opened for each flush: none is held between them.
+                connection.close()
 
 
 def _add(counts: dict[tuple, _Tally]) -> None:
@@ -143,6 +177,28 @@ class TrafficSummary:
     def recorded(self) -> int:
         return sum(self.usage.get(RECORDED, ()))
 
+    def series(self) -> dict[str, list[int]]:
+        """Per minute: allowed and denied decisions, and usage events recorded."""
+        allowed = [0] * len(self.minutes)
+        denied = [0] * len(self.minutes)
+        for outcome, counts in self.decisions.items():
+            target = allowed if outcome in (ALLOWED, ALLOWED_NO_MODEL) else denied
+            for i, n in enumerate(counts):
+                target[i] += n
+        return {
+            "Allowed": allowed,
+            "Denied": denied,
+            "Usage events": list(self.usage.get(RECORDED, [0] * len(self.minutes))),
+        }
+
+    def rows(self) -> list[tuple[str, str, int, int, int]]:
+        """(kind, outcome, last minute, last 15 minutes, last hour), decisions first."""
+        rows = []
+        for kind, table in (("authorize", self.decisions), ("usage", self.usage)):
+            for outcome, counts in table.items():
+                rows.append((kind, outcome, sum(counts[-1:]), sum(counts[-15:]), sum(counts)))
+        return rows
+
 
 def traffic_of(org_id: uuid.UUID, *, now: datetime, minutes: int = 60) -> TrafficSummary:
     """The org's last `minutes` minutes, minute by minute (the current one last), and the time
@@ -200,3 +256,44 @@ def unreported(org_id: uuid.UUID, *, last_usage_at: datetime | None, now: dateti
         minute__lte=until,
     )
     return sum(rows.values_list("count", flat=True))
+
+
+@dataclass
+class GatewayHealth:
+    """What the gateway page says of an org's gateway."""
+
+    traffic: TrafficSummary
+    open_holds: int
+    oldest_hold_at: datetime | None
+    # Requests allowed with a model at least HOLD_TTL ago, with no usage event since.
+    unreported: int
+    # An open hold older than HOLD_TTL and a margin: nothing released it (is beat running?).
+    stale_holds: bool
+
+    @property
+    def status(self) -> str:
+        if self.unreported:
+            return "not_reporting"
+        if not self.traffic.allowed and not self.traffic.denied and not self.traffic.recorded:
+            return "idle"
+        return "healthy"
+
+
+# How long past HOLD_TTL an open hold may wait for the release task (which runs every minute).
+STALE_HOLD_MARGIN = timedelta(minutes=5)
+
+
+def gateway_health(org_id: uuid.UUID, *, now: datetime) -> GatewayHealth:
+    summary = traffic_of(org_id, now=now)
+    holds = Hold.objects.filter(org_id=org_id, closed_at__isnull=True).aggregate(
+        count=Count("id"), oldest=Min("created_at")
+    )
+    oldest = holds["oldest"]
+    ttl = timedelta(seconds=settings.HOLD_TTL)
+    return GatewayHealth(
+        traffic=summary,
+        open_holds=holds["count"],
+        oldest_hold_at=oldest,
+        unreported=unreported(org_id, last_usage_at=summary.last_usage_at, now=now),
+        stale_holds=oldest is not None and oldest < now - ttl - STALE_HOLD_MARGIN,
+    )

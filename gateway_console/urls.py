@@ -7,6 +7,7 @@ from billing.views import usage_view
 from gateway_console import views
 from gateway_console.api import api
 from gateway_console.health import health
+from keys import views as keys_views
 from keys.authorize import authorize_view
 
 urlpatterns = [
@@ -35,6 +36,7 @@ urlpatterns = [
         name="alert-webhook-secret",
     ),
     path("keys/", include("keys.urls")),
+    path("gateway/", keys_views.gateway, name="gateway"),
     path("audit/", include("audit.urls")),
     path("billing/", include("billing.urls")),
     path("healthz", health, name="health"),

@@ -1,16 +1,18 @@
 import secrets as py_secrets
 
+from django.conf import settings
 from django.contrib import messages
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_http_methods, require_POST
 
 from audit import Actor
 from billing import selectors as billing_selectors
-from billing import usage_views
+from billing import traffic, usage_views
 from billing.money import display
 from billing.pricing import micros_to_money
 from gateway_console.roles import membership_required, role_required
@@ -286,3 +288,28 @@ def key_batch(request: HttpRequest) -> HttpResponse:
             request, f"{verb} {len(changed)} key{'s' if len(changed) != 1 else ''}{target}."
         )
     return redirect("keys:list")
+
+
+@role_required("reader")
+def gateway(request: HttpRequest) -> HttpResponse:
+    """How to connect a gateway to this console, and whether the org's gateway is healthy."""
+    org = request.membership.org
+    health = traffic.gateway_health(org.pk, now=timezone.now())
+    series = health.traffic.series()
+    chart = {
+        "x": [int(minute.timestamp()) for minute in health.traffic.minutes],
+        "tz": org.timezone,
+        "granularity": "minute",
+        "names": list(series),
+        "series": list(series.values()),
+    }
+    return render(
+        request,
+        "keys/gateway.html",
+        {
+            "health": health,
+            "chart": chart,
+            "hold_ttl_minutes": settings.HOLD_TTL // 60,
+            "console_url": f"{request.scheme}://{request.get_host()}",
+        },
+    )

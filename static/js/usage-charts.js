@@ -1,4 +1,4 @@
-// Draws the usage pages' charts with uPlot (static/vendor, pinned) from the JSON the page
+// Draws the usage and gateway pages' charts with uPlot (static/vendor, pinned) from the JSON the page
 // embeds (#usage-data); the same numbers are in the tables beneath, so the page works without it.
 (function () {
   "use strict";
@@ -6,7 +6,11 @@
   if (!source || typeof uPlot === "undefined") { return; }
   var data = JSON.parse(source.textContent);
   var palette = ["#3d6bf2", "#e0752d", "#1f9d6b", "#b04bd0", "#d9415b", "#5c6b82", "#c29a12", "#1aa3b8"];
-  var dayFmt = data.granularity === "day" ? "{YYYY}-{MM}-{DD}" : "{YYYY}-{MM}-{DD} {HH}:00";
+  var dayFmt = {
+    day: "{YYYY}-{MM}-{DD}",
+    hour: "{YYYY}-{MM}-{DD} {HH}:00",
+    minute: "{HH}:{mm}",
+  }[data.granularity] || "{YYYY}-{MM}-{DD} {HH}:00";
 
   function series(label, i, values) {
     return { label: label, stroke: palette[i % palette.length], width: 2, points: { show: values.length < 60 } };
@@ -44,6 +48,9 @@
       draw(el, data.models, data.models.map(function (m) { return data.cost_micros[m]; }), dollars);
     } else if (kind === "tokens") {
       draw(el, ["Input tokens", "Output tokens"], [data.input_tokens, data.output_tokens], count);
+    } else if (kind === "series") {
+      // Named series of counts (the gateway page): data.names and data.series.
+      draw(el, data.names, data.series, count);
     }
   });
 })();

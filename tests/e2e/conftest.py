@@ -164,7 +164,9 @@ def _gateway_env(console: str, provider: FakeProvider, port: int) -> dict:
     return {
         **os.environ,
         "GATEWAY_TOKEN": GATEWAY_TOKEN,
-        "CONSOLE": console.removeprefix("http://"),
+        # Both forms a user may give: Traefik gets the URL (as the gateway page shows it),
+        # Caddy host:port (below).
+        "CONSOLE": console,
         "UPSTREAM": provider.url,
         "UPSTREAM_API_KEY": "prov-default-key-never-used",
         "UPSTREAM_OPENAI_API_KEY": PROVIDER_KEYS["openai"],
@@ -205,6 +207,7 @@ def caddy(console, provider, e2e_logs, tmp_path_factory):
     home = tmp_path_factory.mktemp("caddy-home")
     env = {
         **_gateway_env(console, provider, port),
+        "CONSOLE": console.removeprefix("http://"),
         "UPSTREAM_API_KEY": PROVIDER_KEYS["openai"],
         "HOME": str(home),
         "XDG_DATA_HOME": str(home),

@@ -1,6 +1,7 @@
 """Gateway traffic figures (billing.traffic): authorize decisions by outcome and usage events,
 counted per org and minute in each process and added to the database every few seconds."""
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -48,18 +49,32 @@ def test_a_refusal_before_the_key_is_known_is_counted_for_no_org(authorize, org)
     assert not TrafficMinute.objects.exists()
 
 
-def test_nothing_is_written_until_the_flush_interval_has_passed(
-    authorize, org, key_and_secret, settings
-):
+def test_a_request_writes_no_figure_itself(authorize, org, key_and_secret, settings):
     _, secret = key_and_secret
     settings.GATEWAY_TRAFFIC_FLUSH_SECONDS = 3600
 
     authorize(secret)
     assert not TrafficMinute.objects.exists()
 
-    settings.GATEWAY_TRAFFIC_FLUSH_SECONDS = 0
+    settings.GATEWAY_TRAFFIC_FLUSH_SECONDS = 0  # tests' setting: every count at once
     authorize(secret)
     assert _counts(org) == {"allowed": 2}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_thread_of_the_process_writes_the_figures_every_interval(settings):
+    org = OrgFactory(name="Threads", slug="threads")
+    settings.GATEWAY_TRAFFIC_FLUSH_SECONDS = 0.05
+    meter = traffic.TrafficMeter()
+
+    meter.count(org.pk, TrafficKind.AUTHORIZE, "allowed", 3)
+    meter.count(org.pk, TrafficKind.AUTHORIZE, "allowed", 2)
+
+    deadline = time.monotonic() + 5
+    while not TrafficMinute.objects.filter(org=org).exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert _counts(org) == {"allowed": 5}
+    settings.GATEWAY_TRAFFIC_FLUSH_SECONDS = 3600  # let the thread sleep
 
 
 def test_usage_events_are_counted_as_recorded_or_repeated(post_usage, org, key_and_secret):
@@ -169,3 +184,14 @@ def test_requests_older_than_a_day_are_not_held_against_the_gateway(org, setting
     traffic.meter.flush()
 
     assert traffic.unreported(org.pk, last_usage_at=None, now=now) == 0
+
+
+def test_usage_recorded_while_the_meter_is_paused_is_not_traffic(post_usage, org, key_and_secret):
+    key, _ = key_and_secret
+
+    with traffic.meter.paused():
+        post_usage(usage_event(key))
+    post_usage(usage_event(key))
+    traffic.meter.flush()
+
+    assert _counts(org, TrafficKind.USAGE) == {"recorded": 1}

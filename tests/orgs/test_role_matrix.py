@@ -71,6 +71,7 @@ MATRIX = [
     (Call("GET", "/billing/ledger/"),                 200,  200,  403,   200,   302,  200),
     (Call("GET", "/billing/caps/"),                   200,  200,  403,   200,   302,  200),
     (Call("GET", "/admin-tokens/"),                   200,  200,  403,   200,   302,  200),
+    (Call("GET", "/gateway/"),                        200,  200,  403,   200,   302,  200),
     (Call("GET", "/admin-tokens/new/"),               200,  200,  403,   403,   302,  200),
     (Call("POST", "/admin-tokens/new/", {"name": "ci", "nonce": "n-1"}),
                                                       200,  200,  403,   403,   302,  200),

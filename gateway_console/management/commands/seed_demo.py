@@ -10,6 +10,7 @@ from audit import Actor, record
 from audit.chain import GENESIS_HASH, event_hash
 from audit.models import AuditEvent
 from audit.services import lock_chain
+from billing import traffic
 from billing.models import ModelPrice, Plan, UsageEvent, Wallet
 from billing.services import top_up_wallet
 from billing.usage import MAX_BATCH, record_batch
@@ -107,7 +108,9 @@ class Command(BaseCommand):
                 )
         self._seed_prices(org, system)
         self._seed_keys(org, teams, keys, system)
-        self._seed_usage(org, events, system)
+        # A month of history, not gateway traffic: the gateway page counts what gateways send.
+        with traffic.meter.paused():
+            self._seed_usage(org, events, system)
         self._seed_audit(org, audit)
         self.stdout.write(self.style.SUCCESS("Demo data ready."))
         self.stdout.write(f"  Sign in as {OWNER} (owner), admin@, member@ or auditor@acme.example")
