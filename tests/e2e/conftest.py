@@ -160,7 +160,7 @@ def console(django_db_setup, django_db_blocker, e2e_logs):
     process.stop()
 
 
-def _gateway_env(console: str, provider: FakeProvider, port: int) -> dict:
+def gateway_env(console: str, provider: FakeProvider, port: int) -> dict:
     return {
         **os.environ,
         "GATEWAY_TOKEN": GATEWAY_TOKEN,
@@ -191,7 +191,7 @@ def traefik(console, provider, e2e_logs):
     process = Process(
         "traefik",
         [str(ROOT / "deploy" / "traefik" / "run")],
-        _gateway_env(console, provider, port),
+        gateway_env(console, provider, port),
         e2e_logs / "traefik.log",
     )
     url = f"http://127.0.0.1:{port}"
@@ -206,7 +206,7 @@ def caddy(console, provider, e2e_logs, tmp_path_factory):
     port = free_port()
     home = tmp_path_factory.mktemp("caddy-home")
     env = {
-        **_gateway_env(console, provider, port),
+        **gateway_env(console, provider, port),
         "CONSOLE": console.removeprefix("http://"),
         "UPSTREAM_API_KEY": PROVIDER_KEYS["openai"],
         "HOME": str(home),

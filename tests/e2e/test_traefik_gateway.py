@@ -21,7 +21,12 @@ from gateway_console.middleware import SESSION_ORG_KEY
 from gateway_console.models import Role
 from tests.e2e.conftest import (
     PROVIDER_KEYS,
+    ROOT,
+    Process,
     expected_cost_micros,
+    free_port,
+    gateway_env,
+    http_status,
     post_json,
     wait_for_usage,
 )
@@ -429,3 +434,31 @@ def test_a_provider_error_is_passed_on_and_counts_as_a_request_that_used_nothing
     )
     _wait_until_settled(e2e_org)
     assert Counter.objects.get(key=key, kind="month").held_micros == 0
+
+
+def test_a_console_that_cannot_be_reached_is_a_503_in_the_contracts_body(
+    provider, e2e_logs, new_key
+):
+    _, secret = new_key(name="orphan")
+    port = free_port()
+    process = Process(
+        "traefik without a console",
+        [str(ROOT / "deploy" / "traefik" / "run")],
+        gateway_env(f"http://127.0.0.1:{free_port()}", provider, port),
+        e2e_logs / "traefik-without-console.log",
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        process.wait_until(lambda: http_status(f"{url}/v1/models") == 503)
+
+        with pytest.raises(openai.APIStatusError) as refused:
+            _openai(url, secret).chat.completions.create(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}]
+            )
+    finally:
+        process.stop()
+
+    assert refused.value.status_code == 503
+    assert refused.value.code == "console_unavailable"
+    assert refused.value.response.headers["Retry-After"] == "5"
+    assert provider.seen == []

@@ -2,6 +2,7 @@ package gatewayconsole
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -44,7 +45,61 @@ func (g *guard) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	if g.reportsUsage {
 		req.Header.Set("X-Gateway-Reports-Usage", "true")
 	}
-	g.next.ServeHTTP(rw, req)
+	// When ForwardAuth cannot reach the console it answers a bare 500; the client should get
+	// the console's own answer for that, in the contract's body. The report middleware marks
+	// the request as past ForwardAuth, so a provider's 5xx is never taken for it.
+	passed := new(bool)
+	watcher := &guardWriter{rw: rw, passed: passed}
+	g.next.ServeHTTP(watcher, req.WithContext(context.WithValue(req.Context(), passedKey{}, passed)))
+	if watcher.swallowed {
+		rw.Header().Set("Retry-After", "5")
+		writeError(rw, http.StatusServiceUnavailable, "service_unavailable", "console_unavailable",
+			"The key service could not be reached. Retry in a few seconds.")
+	}
+}
+
+type passedKey struct{}
+
+// markPassed tells the guard that the request got past ForwardAuth.
+func markPassed(req *http.Request) {
+	if passed, ok := req.Context().Value(passedKey{}).(*bool); ok {
+		*passed = true
+	}
+}
+
+// guardWriter holds back a bare server error of ForwardAuth's own (no content type: the
+// console's answers are all JSON) so that the guard can answer in the contract's body.
+type guardWriter struct {
+	rw        http.ResponseWriter
+	passed    *bool
+	swallowed bool
+}
+
+func (w *guardWriter) Header() http.Header {
+	return w.rw.Header()
+}
+
+func (w *guardWriter) WriteHeader(code int) {
+	if code >= 500 && !*w.passed && w.rw.Header().Get("Content-Type") == "" {
+		w.swallowed = true
+		return
+	}
+	w.rw.WriteHeader(code)
+}
+
+func (w *guardWriter) Write(p []byte) (int, error) {
+	if w.swallowed {
+		return len(p), nil
+	}
+	n, err := w.rw.Write(p)
+	w.Flush()
+	return n, err
+}
+
+func (w *guardWriter) Flush() {
+	if flusher, ok := w.rw.(http.Flusher); ok {
+		flusher.Flush()
+	}
 }
 
 func (g *guard) tooLarge(rw http.ResponseWriter) {

@@ -40,6 +40,7 @@ func newReporter(next http.Handler, config *Config, name string) (http.Handler, 
 
 func (r *reporter) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 	started := time.Now()
+	markPassed(req)
 	requestID := req.Header.Get("X-Gateway-Request-Id")
 	keyID := req.Header.Get("X-Key-Id")
 	model := req.Header.Get("X-Gateway-Model")
