@@ -132,7 +132,11 @@ class _Handler(BaseHTTPRequestHandler):
             if ":" in url.path
             else "openai"
         )
-        seen = Seen(self.path, dict(self.headers), body, provider)
+        # One spelling of each name, whatever case the gateway sent (Envoy sends lower case).
+        headers = {
+            "-".join(p.capitalize() for p in k.split("-")): v for k, v in self.headers.items()
+        }
+        seen = Seen(self.path, headers, body, provider)
         with self.server.lock:
             self.server.seen.append(seen)
         behaviour = self.headers.get("X-Fake-Provider", "")

@@ -1,6 +1,6 @@
 """No plaintext key in any log of an end-to-end run (CONTRACT.md section 1): the console's access,
-error and application logs (gunicorn, everything at DEBUG), Traefik's and Caddy's. Keys are sent
-in every place a client puts them, through both gateways, and straight to the console the way a
+error and application logs (gunicorn, everything at DEBUG), Traefik's, Envoy's and Caddy's. Keys
+are sent in every place a client puts them, through the three gateways, and straight to the console the way a
 careless gateway might (in authorize's own query, in forwarded URIs, in credential headers).
 Every key that the session's other end-to-end tests used is looked for too."""
 
@@ -23,12 +23,12 @@ def _quietly(call) -> None:
 
 
 def test_no_plaintext_key_appears_in_any_log_of_the_run(
-    console, traefik, caddy, provider, e2e_org, new_key, admin_api, e2e_logs
+    console, traefik, caddy, envoy, provider, e2e_org, new_key, admin_api, e2e_logs
 ):
     _, secret = new_key(name="everywhere")
     _, disabled_secret = new_key(name="disabled", model_scope=("gpt-4o",))
     gemini = {"contents": [{"parts": [{"text": "hi"}]}]}
-    for gateway in (traefik, caddy):
+    for gateway in (traefik, caddy, envoy):
         client = openai.OpenAI(base_url=f"{gateway}/v1", api_key=secret, max_retries=0)
         _quietly(
             lambda c=client: c.chat.completions.create(
@@ -70,7 +70,13 @@ def test_no_plaintext_key_appears_in_any_log_of_the_run(
     lines = lines_with(e2e_logs / "console-access.log", "/api/v1/gateway/authorize?key=")
     assert all("key=[redacted]" in line for line in lines)
     texts = {path.name: path.read_text(errors="replace") for path in e2e_logs.iterdir()}
-    assert {"console-access.log", "console-error.log", "traefik.log", "caddy.log"} <= set(texts)
+    assert {
+        "console-access.log",
+        "console-error.log",
+        "traefik.log",
+        "caddy.log",
+        "envoy.log",
+    } <= set(texts)
     assert "DEBUG" in texts["console-error.log"]  # the console logged at DEBUG
     leaks = {
         name: secret_
