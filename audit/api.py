@@ -1,4 +1,4 @@
-"""The admin API's audit log (CONTRACT.md section 4): the org's events, newest first, by cursor."""
+"""The admin API's audit log (docs/contract.md section 4): the org's events, newest first, by cursor."""
 
 from datetime import date, datetime
 from typing import Any

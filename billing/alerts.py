@@ -11,7 +11,7 @@ The period of each kind of alert (the `period_start` of the constraint):
 
 - a key's monthly spend cap, cost limit and token limit, a team's spend cap and token limit at
   80% or 100%: the current period of the counter. An ended period counts as zero, as at authorize
-  (CONTRACT.md section 2), so nothing is raised for it, and the next period (a new
+  (docs/contract.md section 2), so nothing is raised for it, and the next period (a new
   `period_start`) re-arms the alert. When a key passes both thresholds between two evaluations,
   only the higher one is raised.
 - the wallet below an amount: once per calendar month in the org's time zone, per amount. We
@@ -234,7 +234,7 @@ def _scoped(queryset, org: Org | None):
 
 
 def _current_period(now: datetime) -> Q:
-    # An ended period counts as zero (CONTRACT.md section 2): nothing to alert about.
+    # An ended period counts as zero (docs/contract.md section 2): nothing to alert about.
     return Q(period_end__isnull=True) | Q(period_end__gt=now)
 
 

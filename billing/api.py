@@ -1,4 +1,4 @@
-"""The admin API's plan and model prices (CONTRACT.md section 4): what the billing page shows,
+"""The admin API's plan and model prices (docs/contract.md section 4): what the billing page shows,
 read-only (platform staff keep plans and prices)."""
 
 from django.http import HttpRequest

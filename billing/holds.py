@@ -1,5 +1,5 @@
 """Holds: a request's worst-case cost, reserved at authorize so that concurrent requests cannot
-together overspend a cap or the wallet (CONTRACT.md section 2).
+together overspend a cap or the wallet (docs/contract.md section 2).
 
 Every reservation is a conditional UPDATE (`... WHERE spend + held + hold <= cap`): the row lock
 that UPDATE takes serialises concurrent requests on the same counter, and a request whose hold
@@ -183,7 +183,7 @@ def place(
 
 
 def _reset_at(usage, period: str, tz: str, now: datetime) -> datetime | None:
-    # A quota answer names when waiting helps (CONTRACT.md section 2), also when the counter
+    # A quota answer names when waiting helps (docs/contract.md section 2), also when the counter
     # was only created by this hold or its period ended: then it is the current period's end.
     if usage.period_end is not None and usage.period_end > now:
         return usage.period_end

@@ -134,7 +134,7 @@ class Counter(models.Model):
 
 class Hold(models.Model):
     """A request's worst-case cost, reserved at authorize until its usage event settles it or
-    HOLD_TTL passes (CONTRACT.md section 2)."""
+    HOLD_TTL passes (docs/contract.md section 2)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     org = models.ForeignKey(Org, on_delete=models.PROTECT, related_name="+")

@@ -1,4 +1,4 @@
-"""Requests/min for authorize (CONTRACT.md section 2): an exact sliding-window log.
+"""Requests/min for authorize (docs/contract.md section 2): an exact sliding-window log.
 
 A request is allowed only if every bucket it names (its key, its team) has fewer than `limit`
 entries in the last `window_ms`; then, and only then, it is recorded in every bucket ("only

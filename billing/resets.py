@@ -7,7 +7,7 @@ NOTHING, so whichever of the two closes a period, its totals are kept, once. Bot
 counter rows before they copy, in one order (COUNTER_LOCK_ORDER): no writer can add to a period
 between its copy and its close, and the two never wait on each other in a cycle.
 
-Authorize never waits for the reset: it reads an ended period as zero (CONTRACT.md section 2).
+Authorize never waits for the reset: it reads an ended period as zero (docs/contract.md section 2).
 """
 
 from dataclasses import dataclass

@@ -40,7 +40,7 @@ def _current(
     counter: Counter | None, period: str, tz: str, now: datetime
 ) -> tuple[int, int, datetime | None]:
     """(spend, tokens, period end) of the running period; an ended period counts as zero, as at
-    authorize (CONTRACT.md section 2)."""
+    authorize (docs/contract.md section 2)."""
     if counter is not None and (counter.period_end is None or counter.period_end > now):
         return counter.spend_micros, counter.tokens, counter.period_end
     return 0, 0, period_bounds(period, now, tz)[1]

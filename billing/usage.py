@@ -1,4 +1,4 @@
-"""Recording usage events reported by the gateway (CONTRACT.md section 3).
+"""Recording usage events reported by the gateway (docs/contract.md section 3).
 
 A batch is one transaction of set-based statements: the new events are inserted in one
 statement (a repeated request id is skipped by the unique index, so it counts nothing), the

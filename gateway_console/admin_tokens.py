@@ -1,4 +1,4 @@
-"""Admin API tokens (CONTRACT.md section 4): the services that create and revoke them, each one
+"""Admin API tokens (docs/contract.md section 4): the services that create and revoke them, each one
 transaction with exactly one audit event, the reads the tokens page needs, and the check of a
 token presented to the API.
 

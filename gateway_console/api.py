@@ -1,4 +1,4 @@
-"""The admin API (CONTRACT.md section 4): one NinjaAPI at /api/v1/, authenticated with an org's
+"""The admin API (docs/contract.md section 4): one NinjaAPI at /api/v1/, authenticated with an org's
 admin token, every error in the ContractError body, the OpenAPI document generated from the
 code at /api/v1/openapi.json and its docs page at /api/v1/docs."""
 
@@ -42,7 +42,7 @@ class AdminTokenAuth(HttpBearer):
 
     def __call__(self, request: HttpRequest) -> AdminToken:
         # Not HttpBearer's own __call__: with DEBUG on it logs a header it does not understand,
-        # and that header may hold a token (CONTRACT.md section 1: never in a log).
+        # and that header may hold a token (docs/contract.md section 1: never in a log).
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise _invalid_token(

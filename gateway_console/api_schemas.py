@@ -1,5 +1,5 @@
 """What the admin API's routers share in their OpenAPI document: the body of ContractError
-(CONTRACT.md sections 2 and 4), the statuses an operation documents, and times. The mapping of
+(docs/contract.md sections 2 and 4), the statuses an operation documents, and times. The mapping of
 exceptions to that body is in gateway_console/api.py; the routers import only this module."""
 
 from datetime import UTC, datetime

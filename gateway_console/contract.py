@@ -1,5 +1,5 @@
 """The one error type of the gateway-facing and admin APIs, and its JSON body
-(CONTRACT.md section 2): `{"error": {"type", "code", "message"}}`, plus `reset_at` where waiting
+(docs/contract.md section 2): `{"error": {"type", "code", "message"}}`, plus `reset_at` where waiting
 helps. OpenAI-style, so that SDKs show the message."""
 
 import hmac

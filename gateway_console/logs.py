@@ -1,4 +1,4 @@
-"""Logs never hold a credential (CONTRACT.md section 1), whatever a gateway or client sends.
+"""Logs never hold a credential (docs/contract.md section 1), whatever a gateway or client sends.
 
 Every line the console writes, its own and the web server's access and error lines, passes
 through `redact`: a `key=` query parameter, a bearer token, the value of a credential header

@@ -139,7 +139,7 @@ class Membership(models.Model):
 
 
 class AdminToken(models.Model):
-    """A token for the admin API (CONTRACT.md section 4), scoped to one org. Like a key, only
+    """A token for the admin API (docs/contract.md section 4), scoped to one org. Like a key, only
     `HMAC-SHA256(KEY_PEPPER, token)` is kept, with a display prefix and the last four characters;
     the plaintext exists only in the response that shows it."""
 

@@ -1,4 +1,4 @@
-"""The admin API's teams and members (CONTRACT.md section 4).
+"""The admin API's teams and members (docs/contract.md section 4).
 
 As for keys: reads through the console's scoped selectors, changes through its services (one
 audit event each, naming the token), input checked by the console's own forms."""

@@ -44,7 +44,7 @@ SECRET_KEY = required_secret(
     "SECRET_KEY", "dev-only-secret-key-do-not-use-in-production-0123456789"
 )
 # The pepper of HMAC-SHA256(KEY_PEPPER, key): the only form in which an API key is stored
-# (CONTRACT.md section 1). Changing it invalidates every key.
+# (docs/contract.md section 1). Changing it invalidates every key.
 KEY_PEPPER = required_secret("KEY_PEPPER", "dev-only-key-pepper-do-not-use-in-production")
 KEY_PREFIX = os.environ.get("KEY_PREFIX", "sk-gw-")
 # Longest grace period an admin may give the old secret when rotating a key.

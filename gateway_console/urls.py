@@ -44,7 +44,7 @@ urlpatterns = [
     # Envoy's ext_authz appends the client's path to its path_prefix.
     re_path(r"^api/v1/gateway/authorize/", authorize_view),
     path("api/v1/gateway/usage", usage_view, name="gateway-usage"),
-    # The admin API (CONTRACT.md section 4), after the gateway's own paths.
+    # The admin API (docs/contract.md section 4), after the gateway's own paths.
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
 ]

@@ -135,7 +135,7 @@ def admin_token_list(request: HttpRequest) -> HttpResponse:
 
 def _show_token_once(request: HttpRequest, token: AdminToken, plaintext: str) -> HttpResponse:
     # As keys.views._show_once: the plaintext lives only in this response, never in a URL,
-    # the session, a cache or a log (CONTRACT.md sections 1 and 4).
+    # the session, a cache or a log (docs/contract.md sections 1 and 4).
     response = render(
         request, "orgs/admin_tokens_show_once.html", {"token": token, "plaintext": plaintext}
     )

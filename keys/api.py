@@ -1,4 +1,4 @@
-"""The admin API's keys and request log (CONTRACT.md section 4).
+"""The admin API's keys and request log (docs/contract.md section 4).
 
 Reads go through the same scoped selectors as the console's pages, changes through the same
 services, so every change writes exactly one audit event, naming the admin token. Input is
@@ -333,7 +333,7 @@ def _refused(refused: KeyActionRefused) -> ContractError:
 
 
 def _no_store(response: HttpResponse) -> None:
-    # The plaintext lives only in this response (CONTRACT.md section 1): keep it out of caches.
+    # The plaintext lives only in this response (docs/contract.md section 1): keep it out of caches.
     response["Cache-Control"] = "no-store"
     response["Pragma"] = "no-cache"
 

@@ -1,4 +1,4 @@
-"""The gateway's hot path: may this request pass? (CONTRACT.md section 2)
+"""The gateway's hot path: may this request pass? (docs/contract.md section 2)
 
 One indexed query reads the key with everything the checks need; no model instances, no audit.
 Checks run in the contract's order and the first that fails answers. Nothing here is cached, so
@@ -72,7 +72,7 @@ WHERE k.secret_hash = %(hash)s OR (k.grace_secret_hash = %(hash)s AND k.grace_un
 
 @dataclass
 class Usage:
-    """A counter as authorize sees it: an ended period counts as zero (CONTRACT.md section 2:
+    """A counter as authorize sees it: an ended period counts as zero (docs/contract.md section 2:
     a late reset job never blocks a customer)."""
 
     exists: bool
@@ -230,7 +230,7 @@ def _original_path(request: HttpRequest) -> str:
 
 
 def _client_key(request: HttpRequest) -> str | None:
-    # CONTRACT.md section 2: first match wins, in the order clients send keys.
+    # docs/contract.md section 2: first match wins, in the order clients send keys.
     authorization = request.headers.get("Authorization", "")
     if authorization[:7].lower() == "bearer ":
         return authorization[7:].strip()
@@ -326,7 +326,7 @@ def hold_inputs(asked: GatewayRequest) -> tuple[int, int | None]:
 
 def new_request_id() -> str:
     """The console names every allowed request: holds and usage events use this id, never one
-    that a client sent (CONTRACT.md section 2)."""
+    that a client sent (docs/contract.md section 2)."""
     return f"req_{uuid.uuid4().hex}"
 
 

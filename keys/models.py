@@ -144,7 +144,7 @@ class Key(models.Model):
 
     @property
     def is_legacy(self) -> bool:
-        """A key with no limits at all (CONTRACT.md section 1), shown as such."""
+        """A key with no limits at all (docs/contract.md section 1), shown as such."""
         return not any(
             [
                 self.model_scope,

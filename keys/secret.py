@@ -1,4 +1,4 @@
-"""The API key format of CONTRACT.md section 1.
+"""The API key format of docs/contract.md section 1.
 
 `sk-gw-` + 40 base62 characters of `secrets` randomness + 6 base62 characters of checksum
 (CRC32 of everything before it): 52 characters. The checksum lets anyone reject a mistyped or

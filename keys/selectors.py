@@ -267,7 +267,7 @@ def usage_of_key(
 
 def usage_event_for(membership: Membership, request_id: str) -> UsageEvent:
     """One request of the request log, by the gateway's request id, also when its key is
-    deleted (CONTRACT.md section 1); a 404 for another org's request or a key not in scope."""
+    deleted (docs/contract.md section 1); a 404 for another org's request or a key not in scope."""
     event = (
         UsageEvent.objects.filter(
             org=membership.org, request_id=request_id, key__in=_keys_in_scope(membership)

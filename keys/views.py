@@ -24,7 +24,7 @@ from keys.services import AlreadyShown, BatchAction, KeyActionRefused
 
 def _show_once(request: HttpRequest, key: Key, plaintext: str, *, rotated: bool) -> HttpResponse:
     # The plaintext lives only in this response: never in a URL, the session, a cache or a log
-    # (CONTRACT.md section 1). no-store keeps it out of the browser's cache and history.
+    # (docs/contract.md section 1). no-store keeps it out of the browser's cache and history.
     response = render(
         request, "keys/show_once.html", {"key": key, "plaintext": plaintext, "rotated": rotated}
     )

@@ -1,4 +1,4 @@
-"""CONTRACT.md section 4: the admin API takes `Authorization: Bearer sk-admin-…`. A malformed
+"""docs/contract.md section 4: the admin API takes `Authorization: Bearer sk-admin-…`. A malformed
 token or a bad checksum is refused without a database query; an unknown or revoked token is a
 401 `invalid_admin_token`; a read-only token may read but gets 403 `admin_token_read_only` on
 every change, and nothing changes."""

@@ -1,5 +1,5 @@
 """Every error of the admin API has the contract's body `{"error": {"type", "code", "message"}}`
-(CONTRACT.md sections 2 and 4), ninja's own validation errors, 404s and 405s included; the
+(docs/contract.md sections 2 and 4), ninja's own validation errors, 404s and 405s included; the
 OpenAPI document and its docs page are served from the code."""
 
 import pytest

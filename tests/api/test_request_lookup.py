@@ -1,5 +1,5 @@
 """GET /api/v1/requests/{request_id}: one request of the org's request log, also after its key
-was deleted (CONTRACT.md section 1); another org's request is a 404."""
+was deleted (docs/contract.md section 1); another org's request is a 404."""
 
 from datetime import UTC, datetime
 

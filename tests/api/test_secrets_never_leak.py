@@ -1,4 +1,4 @@
-"""CONTRACT.md sections 1 and 4: neither a key's plaintext nor an admin token's is stored, logged
+"""docs/contract.md sections 1 and 4: neither a key's plaintext nor an admin token's is stored, logged
 or put in a URL. Drives the API and the token page with every logger at DEBUG (SQL included),
 then looks for the plaintexts in every table, the audit rows and the captured log."""
 

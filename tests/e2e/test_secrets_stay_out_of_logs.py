@@ -1,4 +1,4 @@
-"""No plaintext key in any log of an end-to-end run (CONTRACT.md section 1): the console's access,
+"""No plaintext key in any log of an end-to-end run (docs/contract.md section 1): the console's access,
 error and application logs (gunicorn, everything at DEBUG), Traefik's, Envoy's and Caddy's. Keys
 are sent in every place a client puts them, through the three gateways, and straight to the console the way a
 careless gateway might (in authorize's own query, in forwarded URIs, in credential headers).

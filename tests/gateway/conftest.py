@@ -1,4 +1,4 @@
-"""Shared fixtures of the gateway API tests (CONTRACT.md sections 2 and 3): the gateway's
+"""Shared fixtures of the gateway API tests (docs/contract.md sections 2 and 3): the gateway's
 token, a price list, a plan with a multiplier, an org with a funded wallet, and helpers that
 call authorize and usage the way a forward-auth gateway does."""
 

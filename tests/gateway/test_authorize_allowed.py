@@ -1,4 +1,4 @@
-"""Allowed requests (CONTRACT.md section 2): 200 with the contract's JSON and the same facts as
+"""Allowed requests (docs/contract.md section 2): 200 with the contract's JSON and the same facts as
 headers the gateway passes upstream; where the model comes from; legacy keys; and that
 rotation, disabling and deleting take effect on the very next request."""
 

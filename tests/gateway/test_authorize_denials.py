@@ -1,4 +1,4 @@
-"""Denials of authorize (CONTRACT.md section 2): the status, the code and an OpenAI-style body
+"""Denials of authorize (docs/contract.md section 2): the status, the code and an OpenAI-style body
 {"error": {"type", "code", "message"}} (+ "reset_at" where waiting helps), checked in the
 table's order: the first check that fails answers."""
 

@@ -1,4 +1,4 @@
-"""The gateway proves itself with X-Gateway-Token, one of GATEWAY_TOKENS (CONTRACT.md
+"""The gateway proves itself with X-Gateway-Token, one of GATEWAY_TOKENS (docs/contract.md
 section 2). Missing or wrong: 403 gateway_unauthorized, before the client's key is looked at."""
 
 import pytest

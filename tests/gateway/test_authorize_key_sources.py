@@ -1,4 +1,4 @@
-"""The client's key is read the way clients send it, first match wins (CONTRACT.md section 2):
+"""The client's key is read the way clients send it, first match wins (docs/contract.md section 2):
 Authorization: Bearer, X-Api-Key, x-goog-api-key, ?key= on the URL or inside the original URI
 the gateway forwards. Any HTTP method is accepted."""
 

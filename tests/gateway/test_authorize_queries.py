@@ -1,6 +1,6 @@
 """authorize is the gateway's hot path (STYLE.md: pin its query counts): a malformed key costs
 no query at all, an allowed request one indexed query plus at most one last_used_at write a
-minute (CONTRACT.md section 4: last_used_at is precise to a minute, not a write per request)."""
+minute (docs/contract.md section 4: last_used_at is precise to a minute, not a write per request)."""
 
 from datetime import UTC, datetime, timedelta
 

@@ -1,4 +1,4 @@
-"""Authorize never allows what it cannot check (CONTRACT.md section 2): a request whose model
+"""Authorize never allows what it cannot check (docs/contract.md section 2): a request whose model
 the console cannot learn is refused with 403 `model_required` when a model scope (the key's or
 the plan's) needs it, or, for a gateway that reports usage, when a cap needs it for the hold.
 Where nothing needs it, it passes with `model: null` and holds nothing."""

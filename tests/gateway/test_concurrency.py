@@ -1,4 +1,4 @@
-"""Concurrent writers on PostgreSQL (CONTRACT.md sections 2 and 3): no lost update on counters
+"""Concurrent writers on PostgreSQL (docs/contract.md sections 2 and 3): no lost update on counters
 and the wallet, a repeated request id counted once however it races, and holds that never let
 concurrent requests overspend a cap. Real threads, each with its own database connection."""
 

@@ -1,4 +1,4 @@
-"""Holds (CONTRACT.md section 2): for a gateway that reports usage (X-Gateway-Reports-Usage),
+"""Holds (docs/contract.md section 2): for a gateway that reports usage (X-Gateway-Reports-Usage),
 authorize reserves the request's worst-case cost on the wallet and on the key's and team's
 counters under the request id it gives the request; the usage event of that request replaces
 it by the actual cost; an unsettled hold is released after HOLD_TTL. Nothing a client sends

@@ -1,4 +1,4 @@
-"""POST /api/v1/gateway/usage (CONTRACT.md section 3): the console prices each event exactly,
+"""POST /api/v1/gateway/usage (docs/contract.md section 3): the console prices each event exactly,
 records it once per (org, request_id), adds it to the key's and team's counters and debits the
 wallet; bad events get 422 with the field and the reason."""
 

@@ -17,7 +17,7 @@ def events(org, action: str | None = None):
 
 
 def plaintext_pattern() -> re.Pattern:
-    """Anything that looks like a key of CONTRACT.md section 1 (prefix + 46 base62)."""
+    """Anything that looks like a key of docs/contract.md section 1 (prefix + 46 base62)."""
     return re.compile(re.escape(settings.KEY_PREFIX) + r"[0-9A-Za-z]{46}(?![0-9A-Za-z])")
 
 

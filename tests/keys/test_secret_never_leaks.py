@@ -1,4 +1,4 @@
-"""CONTRACT.md section 1: a key's plaintext is never stored, logged or put in a URL. Creates
+"""docs/contract.md section 1: a key's plaintext is never stored, logged or put in a URL. Creates
 and rotates keys through the web pages with every logger at DEBUG (SQL included), then looks
 for the plaintexts in every table, every session, the cookies and the captured log."""
 

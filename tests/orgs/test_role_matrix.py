@@ -1,4 +1,4 @@
-"""Who may do what (PRODUCT.md, "Who uses it"): every role against every page and action.
+"""Who may do what (the roles of the README): every role against every page and action.
 
 Owners and admins change things; members and auditors only read (members: their own teams'
 keys; auditors: the whole org, the audit log above all); a visitor who is not signed in is sent
