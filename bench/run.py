@@ -21,6 +21,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import gateway
 import pages
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -187,25 +188,33 @@ def wrk(path_or_script: str, *, script: bool) -> float:
     return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 
 
-def fixed_rate_latency(plaintext: str, rate: int, seconds: int, connections: int = 8) -> dict:
+def fixed_rate_latency(
+    plaintext: str,
+    rate: int,
+    seconds: int,
+    connections: int = 8,
+    *,
+    port: int = PORT,
+    path: str = "/api/v1/gateway/authorize",
+    body: str = json.dumps({"model": "gpt-4o-mini"}),
+    gateway_token: bool = True,
+) -> dict:
     """An open-loop load at a fixed arrival rate: request i is due at start + i/rate, and its
     latency counts from when it was due, so a slow answer that delays the next request shows
-    up in the figures (no coordinated omission)."""
+    up in the figures (no coordinated omission). Authorize by default; a gateway's path with
+    `port` and `path`."""
     total = rate * seconds
     counter = iter(range(total))
     lock = threading.Lock()
     latencies: list[float] = []
     failures: list = []
     start = time.perf_counter() + 0.5
-    body = json.dumps({"model": "gpt-4o-mini"})
-    headers = {
-        "X-Gateway-Token": GATEWAY_TOKEN,
-        "Authorization": f"Bearer {plaintext}",
-        "Content-Type": "application/json",
-    }
+    headers = {"Authorization": f"Bearer {plaintext}", "Content-Type": "application/json"}
+    if gateway_token:
+        headers["X-Gateway-Token"] = GATEWAY_TOKEN
 
     def worker() -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=10)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         while True:
             with lock:
                 i = next(counter, None)
@@ -215,7 +224,7 @@ def fixed_rate_latency(plaintext: str, rate: int, seconds: int, connections: int
             delay = due - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
-            conn.request("POST", "/api/v1/gateway/authorize", body=body, headers=headers)
+            conn.request("POST", path, body=body, headers=headers)
             response = conn.getresponse()
             response.read()
             done = time.perf_counter()
@@ -310,6 +319,36 @@ def check_counters_exact() -> bool:
                    w.held_micros FROM billing_wallet w""")
         wallet_ok, held = cursor.fetchone()
     return key_mismatches == 0 and team_mismatches == 0 and bool(wallet_ok) and held == 0
+
+
+def measure_gateway(data: dict) -> dict:
+    """bench/gateway.py against this server, and the proof that nothing was lost: every request
+    of the fixed-rate run (whose client waits for every answer) comes back as a usage event, and
+    settles its hold."""
+    from django.utils import timezone
+
+    from billing.models import Hold, UsageEvent
+
+    with gateway.Gateways(PORT, GATEWAY_TOKEN, data["plaintexts"][:1000]) as gateways:
+        figures = gateways.throughput(DURATION)
+        started = timezone.now()
+        seconds = max(DURATION, 15)
+        figures.update(gateways.latency(seconds, fixed_rate_latency))
+        run_holds = Hold.objects.filter(created_at__gte=started)
+        deadline = time.monotonic() + 30
+        while run_holds.filter(closed_at__isnull=True).exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        reporter_log = gateways.reporter_log()
+    ids = set(run_holds.values_list("request_id", flat=True))
+    reported = UsageEvent.objects.filter(request_id__in=ids).count()
+    expected = gateway.RATE * seconds
+    figures["gateway_requests_reported"] = f"{reported}/{expected}"
+    figures["gateway_usage_complete"] = (
+        len(ids) == reported == expected and not run_holds.filter(closed_at__isnull=True).exists()
+    )
+    if not figures["gateway_usage_complete"] and reporter_log:
+        print(f"The usage reporters logged:\n{reporter_log[-3000:]}", flush=True)
+    return figures
 
 
 RESET_KEYS = 100_000
@@ -437,6 +476,8 @@ def main() -> None:
             elapsed, events = post_usage(data["key_ids"], writers=4, batches=5, size=1000)
             results["usage_events_per_s"] = round(events / elapsed)
             results["usage_counters_exact"] = check_counters_exact()
+            print("Through Traefik, without and with the console…", flush=True)
+            results.update(measure_gateway(data))
     finally:
         script.unlink(missing_ok=True)
     print(f"Period resets of 1,000 and {RESET_KEYS:,} keys…", flush=True)
@@ -451,6 +492,9 @@ def main() -> None:
         "authorize_p99_ms": ("<=", 10),
         "usage_events_per_s": (">=", 5000),
         "usage_counters_exact": ("==", True),
+        "gateway_throughput_ratio": (">=", 0.5),
+        "gateway_added_p99_ms": ("<=", round(2 * results.get("authorize_p99_ms", 0), 2)),
+        "gateway_usage_complete": ("==", True),
         "reset_100k_keys_s": ("<", 10),
         # The statement count must not grow with the number of keys.
         "reset_queries": ("==", results["reset_queries_1k"]),

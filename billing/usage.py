@@ -342,6 +342,7 @@ def _apply(events: list[Event], keys: dict, now: datetime) -> None:
             team_ids=[t for t in team_deltas if t in team_info],
             now=now,
         )
+        key_changes = []
         for key_id in sorted(key_deltas, key=str):
             d = key_deltas[key_id]
             if key_id not in org_of_key:
@@ -349,27 +350,17 @@ def _apply(events: list[Event], keys: dict, now: datetime) -> None:
                 # (a gateway that reports a different key): release it there, add nothing.
                 _release_only(cursor, "key_id", key_id, d.release)
                 continue
-            tz = tz_of_key[key_id]
-            _upsert_counter(
-                cursor,
-                "key_id",
-                key_id,
-                org_of_key[key_id],
-                "month",
-                period_bounds(LimitPeriod.MONTHLY, now, tz),
-                d,
-                now,
-            )
-            _upsert_counter(
-                cursor,
-                "key_id",
-                key_id,
-                org_of_key[key_id],
-                "limit",
-                period_bounds(keys[key_id]["limit_period"], now, tz),
-                d,
-                now,
-            )
+            tz, org_id = tz_of_key[key_id], org_of_key[key_id]
+            key_changes += [
+                CounterChange(
+                    key_id, org_id, "month", period_bounds(LimitPeriod.MONTHLY, now, tz), d
+                ),
+                CounterChange(
+                    key_id, org_id, "limit", period_bounds(keys[key_id]["limit_period"], now, tz), d
+                ),
+            ]
+        _add_to_counters(cursor, "key_id", key_changes, now)
+        team_changes = []
         for team_id in sorted(team_deltas, key=str):
             d = team_deltas[team_id]
             info = team_info.get(team_id)
@@ -377,41 +368,82 @@ def _apply(events: list[Event], keys: dict, now: datetime) -> None:
                 _release_only(cursor, "team_id", team_id, d.release)
                 continue
             org_id, tz, period = info
-            _upsert_counter(
-                cursor, "team_id", team_id, org_id, "limit", period_bounds(period, now, tz), d, now
+            team_changes.append(
+                CounterChange(team_id, org_id, "limit", period_bounds(period, now, tz), d)
             )
+        _add_to_counters(cursor, "team_id", team_changes, now)
 
 
-def _upsert_counter(
-    cursor, owner: str, owner_id, org_id, kind: str, bounds, d: Delta, now: datetime
-) -> None:
-    """Adds to the counter in its current period, starting a new period first when the stored
-    one has ended, in one statement. The ended period's totals are already in the history
-    (resets.close_ended_periods_of, earlier in this transaction)."""
-    start, end = bounds
-    ended = "billing_counter.period_end IS NOT NULL AND billing_counter.period_end <= %(now)s"
+@dataclass
+class CounterChange:
+    """What a batch adds to one counter, and the period it adds in."""
+
+    owner_id: uuid.UUID
+    org_id: uuid.UUID
+    kind: str
+    bounds: tuple[datetime, datetime | None]
+    delta: Delta
+
+
+def _add_to_counters(cursor, owner: str, changes: list[CounterChange], now: datetime) -> None:
+    """Adds each change to its counter in two statements, however many counters: one creates
+    the counters that do not exist yet, one adds to every counter, starting a new period first
+    where the stored one has ended (its totals are already in the history:
+    resets.close_ended_periods_of, earlier in this transaction). New counters are created in
+    COUNTER_LOCK_ORDER (owner, then month before limit); the rows that exist are already locked
+    in that order."""
+    if not changes:
+        return
+    changes = sorted(changes, key=lambda c: (str(c.owner_id), c.kind != "month"))
+    pg = connection.vendor == "postgresql"
+    # PostgreSQL types a VALUES column from its rows: say what a NULL (no period end) is.
+    stamp = "%s::timestamptz" if pg else "%s"
+    new = ", ".join(["(%s, %s, %s, %s, %s, %s, 0, 0, 0)"] * len(changes))
     cursor.execute(
-        "INSERT INTO billing_counter (org_id, key_id, team_id, kind, period_start, period_end, spend_micros,"
-        " tokens, held_micros) VALUES (%(org)s, %(key)s, %(team)s, %(kind)s, %(start)s, %(end)s, %(spend)s,"
-        f" %(tokens)s, 0) ON CONFLICT ({owner}, kind) WHERE {owner} IS NOT NULL DO UPDATE SET"
-        f" spend_micros = CASE WHEN {ended} THEN 0 ELSE billing_counter.spend_micros END + %(spend)s,"
-        f" tokens = CASE WHEN {ended} THEN 0 ELSE billing_counter.tokens END + %(tokens)s,"
-        " held_micros = CASE WHEN billing_counter.held_micros > %(release)s"
-        " THEN billing_counter.held_micros - %(release)s ELSE 0 END,"
-        f" period_start = CASE WHEN {ended} THEN %(start)s ELSE billing_counter.period_start END,"
-        f" period_end = CASE WHEN {ended} THEN %(end)s ELSE billing_counter.period_end END",
-        {
-            "org": db_id(org_id),
-            "key": db_id(owner_id) if owner == "key_id" else None,
-            "team": db_id(owner_id) if owner == "team_id" else None,
-            "kind": kind,
-            "start": db_time(start),
-            "end": db_time(end),
-            "spend": d.spend,
-            "tokens": d.tokens,
-            "release": d.release,
-            "now": db_time(now),
-        },
+        "INSERT INTO billing_counter (org_id, key_id, team_id, kind, period_start, period_end,"
+        f" spend_micros, tokens, held_micros) VALUES {new}"
+        f" ON CONFLICT ({owner}, kind) WHERE {owner} IS NOT NULL DO NOTHING",
+        [
+            value
+            for c in changes
+            for value in (
+                db_id(c.org_id),
+                db_id(c.owner_id) if owner == "key_id" else None,
+                db_id(c.owner_id) if owner == "team_id" else None,
+                c.kind,
+                db_time(c.bounds[0]),
+                db_time(c.bounds[1]),
+            )
+        ],
+    )
+    rows = ", ".join([f"(%s, %s, %s, %s, %s, {stamp}, {stamp})"] * len(changes))
+    ended = "billing_counter.period_end IS NOT NULL AND billing_counter.period_end <= %s"
+    cursor.execute(
+        f"WITH batch (owner_id, kind, spend, tokens, release, start, stop) AS (VALUES {rows})"
+        " UPDATE billing_counter SET"
+        f" spend_micros = CASE WHEN {ended} THEN 0 ELSE billing_counter.spend_micros END + batch.spend,"
+        f" tokens = CASE WHEN {ended} THEN 0 ELSE billing_counter.tokens END + batch.tokens,"
+        " held_micros = CASE WHEN billing_counter.held_micros > batch.release"
+        " THEN billing_counter.held_micros - batch.release ELSE 0 END,"
+        f" period_start = CASE WHEN {ended} THEN batch.start ELSE billing_counter.period_start END,"
+        f" period_end = CASE WHEN {ended} THEN batch.stop ELSE billing_counter.period_end END"
+        f" FROM batch WHERE billing_counter.{owner} = batch.owner_id AND billing_counter.kind = batch.kind",
+        [
+            *[
+                value
+                for c in changes
+                for value in (
+                    db_id(c.owner_id),
+                    c.kind,
+                    c.delta.spend,
+                    c.delta.tokens,
+                    c.delta.release,
+                    db_time(c.bounds[0]),
+                    db_time(c.bounds[1]),
+                )
+            ],
+            *[db_time(now)] * 4,
+        ],
     )
 
 

@@ -462,3 +462,25 @@ def test_a_console_that_cannot_be_reached_is_a_503_in_the_contracts_body(
     assert refused.value.code == "console_unavailable"
     assert refused.value.response.headers["Retry-After"] == "5"
     assert provider.seen == []
+
+
+def test_a_large_body_takes_its_providers_large_body_route_with_the_model_checked(
+    traefik, provider, e2e_org, new_key
+):
+    # Over 100,000 bytes: the router of large bodies, whose ForwardAuth forwards up to 4 MiB.
+    _, secret = new_key(name="long-prompt", model_scope=("claude-3-5-haiku",))
+    client = _anthropic(traefik, secret)
+    prompt = "word " * 40_000
+
+    message = client.messages.create(
+        model="claude-3-5-haiku", max_tokens=5, messages=[{"role": "user", "content": prompt}]
+    )
+    with pytest.raises(anthropic.PermissionDeniedError) as refused:
+        client.messages.create(
+            model="claude-3-5-sonnet", max_tokens=5, messages=[{"role": "user", "content": prompt}]
+        )
+
+    assert message.content[0].text == HELLO
+    assert [seen.provider for seen in provider.seen] == ["anthropic"]
+    assert int(provider.seen[0].headers["Content-Length"]) > 100_000
+    assert refused.value.body["error"]["code"] == "model_not_allowed"

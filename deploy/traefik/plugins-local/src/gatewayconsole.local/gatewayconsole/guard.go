@@ -21,9 +21,10 @@ func (g *guard) ServeHTTP(rw http.ResponseWriter, req *http.Request) {
 		g.tooLarge(rw)
 		return
 	}
-	if req.Body != nil && req.Body != http.NoBody {
-		// Read here, within the limit, so that a body of unknown length (chunked) is bounded
-		// too; ForwardAuth then sends exactly these bytes to the console.
+	if req.ContentLength < 0 && req.Body != nil && req.Body != http.NoBody {
+		// A body of unknown length (chunked): read it here, within the limit, so that it is
+		// bounded too; ForwardAuth then sends exactly these bytes to the console. (A declared
+		// length is held to by Go's server: checked above, nothing to read.)
 		body, err := io.ReadAll(io.LimitReader(req.Body, g.maxBody+1))
 		_ = req.Body.Close()
 		if err != nil {
