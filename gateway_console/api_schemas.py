@@ -10,12 +10,18 @@ from pydantic import AfterValidator, AwareDatetime, Field
 
 
 class ErrorDetail(Schema):
+    """The one error body of the admin API and the gateway's endpoints (docs/contract.md)."""
+
     type: str = Field(description="The OpenAI-style error type, e.g. `invalid_request_error`.")
     code: str = Field(description="What went wrong, for programs, e.g. `invalid_admin_token`.")
     message: str = Field(description="What went wrong, for people: a sentence one can act on.")
     param: str | None = Field(
         default=None, description="The field or parameter at fault, for validation errors."
     )
+    reset_at: datetime | None = Field(
+        default=None, description="Quotas and rate limits: when waiting will help."
+    )
+    field: str | None = Field(default=None, description="Usage: the event's field at fault.")
 
 
 class ErrorOut(Schema):

@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from gateway_console.api_schemas import ErrorOut
+
 
 class Denial(BaseModel):
     status: int
@@ -71,20 +73,6 @@ DENIALS: list[Denial] = [
         when="The console cannot reach its database; never an allow. With `Retry-After`.",
     ),
 ]
-
-
-class GatewayErrorDetail(BaseModel):
-    type: str = Field(description="OpenAI-style error type, e.g. `insufficient_quota`.")
-    code: str = Field(description="What went wrong, for programs.")
-    message: str = Field(description="What went wrong, for people: a sentence one can act on.")
-    reset_at: datetime | None = Field(
-        default=None, description="When waiting helps (quotas, rate limits): when it will."
-    )
-    field: str | None = Field(default=None, description="Usage: the event's field at fault.")
-
-
-class GatewayError(BaseModel):
-    error: GatewayErrorDetail
 
 
 class AuthorizedKey(BaseModel):
@@ -179,7 +167,7 @@ class UsageBatchResult(BaseModel):
     results: list[UsageOutcome]
 
 
-_MODELS = (GatewayError, Authorized, UsageEvent, UsageBatch, UsageOutcome, UsageBatchResult)
+_MODELS = (ErrorOut, Authorized, UsageEvent, UsageBatch, UsageOutcome, UsageBatchResult)
 _REF = "#/components/schemas/{model}"
 
 
@@ -277,7 +265,7 @@ _AUTHORIZE = {
             _ALLOWED_HEADERS,
         ),
         **{
-            str(status): _json(GatewayError, _denials(status))
+            str(status): _json(ErrorOut, _denials(status))
             for status in sorted({d.status for d in DENIALS})
         },
     },
@@ -310,21 +298,17 @@ _USAGE = {
                 }
             },
         },
-        "400": _json(GatewayError, "`invalid_json`: the body is not JSON."),
-        "403": _json(
-            GatewayError, "`gateway_unauthorized`: the gateway's token is missing or wrong."
-        ),
-        "413": _json(GatewayError, "`batch_too_large`: the body is too large."),
+        "400": _json(ErrorOut, "`invalid_json`: the body is not JSON."),
+        "403": _json(ErrorOut, "`gateway_unauthorized`: the gateway's token is missing or wrong."),
+        "413": _json(ErrorOut, "`batch_too_large`: the body is too large."),
         "422": {
             "description": "`invalid_usage_event` (one event, with its `field`) or `batch_too_large`; a batch whose every event was refused answers its results.",
             "content": {
-                "application/json": {
-                    "schema": {"oneOf": [_ref(GatewayError), _ref(UsageBatchResult)]}
-                }
+                "application/json": {"schema": {"oneOf": [_ref(ErrorOut), _ref(UsageBatchResult)]}}
             },
         },
         "503": _json(
-            GatewayError, "`console_unavailable`: nothing was recorded; retry the same events."
+            ErrorOut, "`console_unavailable`: nothing was recorded; retry the same events."
         ),
     },
 }

@@ -184,19 +184,23 @@ def _console_answers(url: str) -> bool:
     return http_status(f"{url}/v1/models") == 401
 
 
+def _run_gateway(name: str, command: list[str], env: dict, log: Path):
+    process = Process(name, command, env, log)
+    url = f"http://127.0.0.1:{env['LISTEN'].rpartition(':')[2]}"
+    process.wait_until(lambda: _console_answers(url))
+    return process, url
+
+
 @pytest.fixture(scope="session")
 def traefik(console, provider, e2e_logs):
     """deploy/traefik/run, exactly as an operator runs it."""
     binary("traefik")
-    port = free_port()
-    process = Process(
+    process, url = _run_gateway(
         "traefik",
         [str(ROOT / "deploy" / "traefik" / "run")],
-        gateway_env(console, provider, port),
+        gateway_env(console, provider, free_port()),
         e2e_logs / "traefik.log",
     )
-    url = f"http://127.0.0.1:{port}"
-    process.wait_until(lambda: _console_answers(url))
     yield url
     process.stop()
 
@@ -205,17 +209,14 @@ def traefik(console, provider, e2e_logs):
 def envoy(console, provider, e2e_logs):
     """deploy/envoy/run, exactly as an operator runs it."""
     binary("envoy")
-    port = free_port()
-    process = Process(
+    process, url = _run_gateway(
         "envoy",
         [str(ROOT / "deploy" / "envoy" / "run")],
         # As shipped: at info, Envoy logs no header; at debug it logs them all, keys included
         # (docs/gateway.md warns of it).
-        gateway_env(console, provider, port) | {"LOG_LEVEL": "info"},
+        gateway_env(console, provider, free_port()) | {"LOG_LEVEL": "info"},
         e2e_logs / "envoy.log",
     )
-    url = f"http://127.0.0.1:{port}"
-    process.wait_until(lambda: _console_answers(url))
     yield url
     process.stop()
 
@@ -223,31 +224,17 @@ def envoy(console, provider, e2e_logs):
 @pytest.fixture(scope="session")
 def caddy(console, provider, e2e_logs, tmp_path_factory):
     """Caddy with deploy/Caddyfile, exactly as the README runs it."""
-    port = free_port()
     home = tmp_path_factory.mktemp("caddy-home")
     env = {
-        **gateway_env(console, provider, port),
+        **gateway_env(console, provider, free_port()),
         "CONSOLE": console.removeprefix("http://"),
         "UPSTREAM_API_KEY": PROVIDER_KEYS["openai"],
         "HOME": str(home),
         "XDG_DATA_HOME": str(home),
         "XDG_CONFIG_HOME": str(home),
     }
-    process = Process(
-        "caddy",
-        [
-            binary("caddy"),
-            "run",
-            "--config",
-            str(ROOT / "deploy" / "Caddyfile"),
-            "--adapter",
-            "caddyfile",
-        ],
-        env,
-        e2e_logs / "caddy.log",
-    )
-    url = f"http://127.0.0.1:{port}"
-    process.wait_until(lambda: _console_answers(url))
+    config = ["run", "--config", str(ROOT / "deploy" / "Caddyfile"), "--adapter", "caddyfile"]
+    process, url = _run_gateway("caddy", [binary("caddy"), *config], env, e2e_logs / "caddy.log")
     yield url
     process.stop()
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from gateway_console.api_schemas import ErrorOut
 from gateway_console.gateway_openapi import (
     DENIALS,
     Authorized,
-    GatewayError,
     UsageBatchResult,
     UsageOutcome,
 )
@@ -67,7 +67,7 @@ def test_an_allowed_answer_fits_its_schema(authorize, key_and_secret):
 
 
 def test_a_denial_fits_its_schema(authorize):
-    GatewayError.model_validate(authorize("sk-gw-not-a-key").json())
+    ErrorOut.model_validate(authorize("sk-gw-not-a-key").json())
 
 
 def test_usage_answers_fit_their_schemas(post_usage, key_and_secret):
@@ -76,4 +76,4 @@ def test_usage_answers_fit_their_schemas(post_usage, key_and_secret):
 
     UsageOutcome.model_validate(post_usage(event).json())
     UsageBatchResult.model_validate(post_usage({"events": [event, {"request_id": "x"}]}).json())
-    GatewayError.model_validate(post_usage({"request_id": "bad id!"}).json())
+    ErrorOut.model_validate(post_usage({"request_id": "bad id!"}).json())
