@@ -100,10 +100,15 @@ func (s *sender) run() {
 				s.post(batch)
 				batch = make([]usageEvent, 0, s.batchSize)
 			}
-			if dropped := atomic.SwapInt64(&s.dropped, 0); dropped > 0 {
-				logf("ERROR", "dropped %d usage events: %d were already waiting for the console (queueSize); their holds are released after the console's HOLD_TTL and their cost is not recorded", dropped, cap(s.queue))
-			}
+			s.logDrops()
 		}
+	}
+}
+
+// logDrops says how many events a full queue turned away since it last said so.
+func (s *sender) logDrops() {
+	if dropped := atomic.SwapInt64(&s.dropped, 0); dropped > 0 {
+		logf("ERROR", "dropped %d usage events: %d were already waiting for the console (queueSize); their holds are released after the console's HOLD_TTL and their cost is not recorded", dropped, cap(s.queue))
 	}
 }
 
@@ -134,6 +139,8 @@ func (s *sender) post(batch []usageEvent) {
 		default:
 			logf("WARN", "usage events not delivered (attempt %d, %d events): the console answered %d; retrying in %s", attempt, len(batch), status, delay)
 		}
+		// While the console is away the queue fills: say so now, not once it is back.
+		s.logDrops()
 		time.Sleep(delay)
 		delay *= 2
 		if delay > s.maxRetryDelay {
