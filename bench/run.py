@@ -35,7 +35,7 @@ DURATION = int(os.environ.get("BENCH_SECONDS", "10"))
 
 ENV = {
     **os.environ,
-    "DJANGO_SETTINGS_MODULE": "gateway_console.settings",
+    "DJANGO_SETTINGS_MODULE": "config.settings",
     "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DB_NAME}",
     "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/10"),
     "DEBUG": "0",
@@ -130,7 +130,7 @@ class Server:
         self.process = subprocess.Popen(
             [
                 str(ROOT / ".venv/bin/gunicorn"),
-                "gateway_console.wsgi",
+                "config.wsgi",
                 "-b",
                 f"127.0.0.1:{PORT}",
                 "-w",

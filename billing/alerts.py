@@ -45,6 +45,7 @@ from django.conf import settings as django_settings
 from django.core import mail
 from django.db import connection, transaction
 from django.db.models import F, Q
+from django.dispatch import Signal
 from django.urls import reverse
 
 import audit
@@ -549,13 +550,13 @@ def _insert(candidates: list[Candidate], now: datetime) -> list[tuple[int, uuid.
     return raised
 
 
-def _dispatch(email_ids: list[int], webhook_ids: list[int]) -> None:
-    from billing import tasks
+# Sent once the raised alerts are committed; billing.tasks queues their delivery (the domain
+# never imports its task module: the tasks import the domain).
+alerts_raised = Signal()
 
-    if email_ids:
-        tasks.send_alert_emails.delay(email_ids)
-    for alert_id in webhook_ids:
-        tasks.deliver_alert_webhook.delay(alert_id)
+
+def _dispatch(email_ids: list[int], webhook_ids: list[int]) -> None:
+    alerts_raised.send(sender=evaluate, email_ids=email_ids, webhook_ids=webhook_ids)
 
 
 # Delivery ---------------------------------------------------------------------------------------

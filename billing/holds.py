@@ -9,23 +9,81 @@ HOLD_TTL by a scheduled task.
 """
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection, transaction
 
-from billing.dbvalues import as_uuid, db_id, db_time
-from billing.periods import LimitPeriod, period_bounds
+from billing.dbvalues import as_time, as_uuid, db_id, db_time
+from billing.periods import period_bounds
 from billing.pricing import cost_micros, money_to_micros
 from gateway_console.contract import ContractError
 
-if TYPE_CHECKING:
-    from keys.authorize import KeyRow
+
+@dataclass(frozen=True)
+class CounterUse:
+    """A counter as authorize sees it: an ended period counts as zero (docs/contract.md section
+    2: a late reset job never blocks a customer)."""
+
+    exists: bool
+    period_end: datetime | None
+    spend_micros: int
+    tokens: int
+    held_micros: int
+
+    @classmethod
+    def of(cls, period_end, spend, tokens, held, now: datetime) -> "CounterUse":
+        period_end = as_time(period_end)
+        if spend is None:
+            return cls(False, None, 0, 0, 0)
+        if period_end is not None and period_end <= now:
+            return cls(True, period_end, 0, 0, held or 0)
+        return cls(True, period_end, spend, tokens or 0, held or 0)
 
 
-def hold_amount(row: "KeyRow", *, input_tokens: int, max_output_tokens: int | None) -> int:
-    ceiling = row.max_output_tokens or 0
+@dataclass(frozen=True)
+class Price:
+    """A model's price for one org: per million tokens, and the plan's multiplier."""
+
+    input_per_million: Decimal
+    output_per_million: Decimal
+    max_output_tokens: int | None
+    multiplier: Decimal
+
+
+@dataclass(frozen=True)
+class Cap:
+    """One counter a hold reserves on, with its cap (None: no cap, only the reservation)."""
+
+    owner: str  # "key_id" or "team_id"
+    owner_id: uuid.UUID
+    kind: str  # "month" or "limit"
+    period: str
+    cap: Decimal | None
+    use: CounterUse
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class HoldScope:
+    """What a hold needs to know of a request's key, in plain values (authorize reads them)."""
+
+    org_id: uuid.UUID
+    key_id: uuid.UUID
+    team_id: uuid.UUID | None
+    tz: str
+    wallet_balance: int
+    wallet_held: int
+    price: Price
+    # In the lock order of billing.resets (a key's month, its limit, then its team).
+    caps: tuple[Cap, ...]
+
+
+def hold_amount(price: Price, *, input_tokens: int, max_output_tokens: int | None) -> int:
+    ceiling = price.max_output_tokens or 0
     output = (
         min(max_output_tokens, ceiling)
         if max_output_tokens and ceiling
@@ -34,9 +92,9 @@ def hold_amount(row: "KeyRow", *, input_tokens: int, max_output_tokens: int | No
     return cost_micros(
         input_tokens=input_tokens,
         output_tokens=output,
-        input_per_million=row.input_per_million,
-        output_per_million=row.output_per_million,
-        multiplier=row.multiplier,
+        input_per_million=price.input_per_million,
+        output_per_million=price.output_per_million,
+        multiplier=price.multiplier,
     )
 
 
@@ -55,22 +113,21 @@ def ensure_counter(
         )
 
 
-def _reserve_on_counter(
-    *, owner: str, owner_id, kind: str, amount: int, cap_micros: int | None, now: datetime
-) -> bool:
+def _reserve_on_counter(cap: Cap, *, amount: int, now: datetime) -> bool:
+    cap_micros = money_to_micros(cap.cap) if cap.cap is not None else None
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE billing_counter SET held_micros = held_micros + %s WHERE {owner} = %s AND kind = %s"
+            f"UPDATE billing_counter SET held_micros = held_micros + %s WHERE {cap.owner} = %s AND kind = %s"
             " AND (%s IS NULL OR (CASE WHEN period_end IS NOT NULL AND period_end <= %s THEN 0"
             " ELSE spend_micros END) + held_micros + %s <= %s)",
-            [amount, db_id(owner_id), kind, cap_micros, db_time(now), amount, cap_micros],
+            [amount, db_id(cap.owner_id), cap.kind, cap_micros, db_time(now), amount, cap_micros],
         )
         return cursor.rowcount == 1
 
 
 def place(
     *,
-    row: "KeyRow",
+    scope: HoldScope,
     request_id: str,
     input_tokens: int,
     max_output_tokens: int | None,
@@ -79,7 +136,27 @@ def place(
     """Reserves the request's worst case on the wallet and on every counter of its key and
     team, or raises the 402 of the first that has no room. Runs inside authorize's
     transaction. Returns the amount held (0 when this request id already holds)."""
-    amount = hold_amount(row, input_tokens=input_tokens, max_output_tokens=max_output_tokens)
+    amount = hold_amount(
+        scope.price, input_tokens=input_tokens, max_output_tokens=max_output_tokens
+    )
+    if not _insert_hold(scope, request_id, amount, now):
+        return 0  # the gateway retried this request: its hold is already in place
+    _reserve_on_wallet(scope.org_id, amount)
+    for cap in scope.caps:
+        if not cap.use.exists:
+            owner = {cap.owner: cap.owner_id}
+            ensure_counter(
+                org_id=scope.org_id, **owner, kind=cap.kind, period=cap.period, tz=scope.tz, now=now
+            )
+    for cap in scope.caps:
+        if not _reserve_on_counter(cap, amount=amount, now=now):
+            raise ContractError(
+                cap.code, 402, cap.message, reset_at=_reset_at(cap.use, cap.period, scope.tz, now)
+            )
+    return amount
+
+
+def _insert_hold(scope: HoldScope, request_id: str, amount: int, now: datetime) -> bool:
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO billing_hold (id, org_id, request_id, key_id, team_id, amount_micros, created_at,"
@@ -87,22 +164,24 @@ def place(
             " ON CONFLICT (org_id, request_id) DO NOTHING RETURNING id",
             [
                 db_id(uuid.uuid4()),
-                db_id(row.org_id),
+                db_id(scope.org_id),
                 request_id,
-                db_id(row.id),
-                db_id(row.team_id),
+                db_id(scope.key_id),
+                db_id(scope.team_id),
                 amount,
                 db_time(now),
                 db_time(now + timedelta(seconds=settings.HOLD_TTL)),
             ],
         )
-        if cursor.fetchone() is None:
-            return 0  # the gateway retried this request: its hold is already in place
+        return cursor.fetchone() is not None
 
+
+def _reserve_on_wallet(org_id: uuid.UUID, amount: int) -> None:
+    with connection.cursor() as cursor:
         cursor.execute(
             "UPDATE billing_wallet SET held_micros = held_micros + %s"
             " WHERE org_id = %s AND balance_micros - held_micros - %s >= 0",
-            [amount, db_id(row.org_id), amount],
+            [amount, db_id(org_id), amount],
         )
         if cursor.rowcount != 1:
             raise ContractError(
@@ -110,76 +189,6 @@ def place(
                 402,
                 "Your organisation's wallet cannot cover this request. Top it up to continue.",
             )
-
-    tz = row.org_timezone
-    if not row.key_month.exists:
-        ensure_counter(
-            org_id=row.org_id,
-            key_id=row.id,
-            kind="month",
-            period=LimitPeriod.MONTHLY,
-            tz=tz,
-            now=now,
-        )
-    if not row.key_limit.exists:
-        ensure_counter(
-            org_id=row.org_id, key_id=row.id, kind="limit", period=row.limit_period, tz=tz, now=now
-        )
-    checks = [
-        (
-            "key_id",
-            row.id,
-            "month",
-            row.monthly_spend_cap,
-            row.key_month,
-            "api_key_quota_exceeded",
-            "This request could take this API key past its monthly spend cap.",
-        ),
-        (
-            "key_id",
-            row.id,
-            "limit",
-            row.cost_limit,
-            row.key_limit,
-            "api_key_quota_exceeded",
-            "This request could take this API key past its cost limit for this period.",
-        ),
-    ]
-    if row.team_id is not None:
-        if not row.team_limit.exists:
-            ensure_counter(
-                org_id=row.org_id,
-                team_id=row.team_id,
-                kind="limit",
-                period=row.team_limit_period,
-                tz=tz,
-                now=now,
-            )
-        checks.append(
-            (
-                "team_id",
-                row.team_id,
-                "limit",
-                row.team_spend_cap,
-                row.team_limit,
-                "team_quota_exceeded",
-                "This request could take your team past its spend cap for this period.",
-            )
-        )
-    for owner, owner_id, kind, cap, usage, code, message in checks:
-        cap_micros = money_to_micros(cap) if cap is not None else None
-        if not _reserve_on_counter(
-            owner=owner, owner_id=owner_id, kind=kind, amount=amount, cap_micros=cap_micros, now=now
-        ):
-            period = (
-                LimitPeriod.MONTHLY
-                if kind == "month"
-                else row.limit_period
-                if owner == "key_id"
-                else row.team_limit_period
-            )
-            raise ContractError(code, 402, message, reset_at=_reset_at(usage, period, tz, now))
-    return amount
 
 
 def _reset_at(usage, period: str, tz: str, now: datetime) -> datetime | None:

@@ -1,6 +1,7 @@
 from datetime import UTC, datetime
 
 from celery import shared_task
+from django.dispatch import receiver
 
 from billing import alerts, holds, reconcile, resets
 
@@ -52,3 +53,15 @@ def deliver_alert_webhook(alert_id: int) -> bool:
     """POSTs one alert to its org's webhook; retried with exponential backoff (about 1 s, 2 s,
     4 s … up to 15 minutes, jittered) on a connection error or a non-2xx answer."""
     return alerts.post_webhook(alert_id, now=datetime.now(UTC))
+
+
+@receiver(alerts.alerts_raised)
+def deliver_raised_alerts(
+    sender, *, email_ids: list[int], webhook_ids: list[int], **kwargs
+) -> None:
+    """Queues the delivery of alerts just raised and committed: their emails in one task, each
+    webhook in a task of its own (retried apart)."""
+    if email_ids:
+        send_alert_emails.delay(email_ids)
+    for alert_id in webhook_ids:
+        deliver_alert_webhook.delay(alert_id)

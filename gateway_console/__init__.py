@@ -1,3 +1,1 @@
-from gateway_console.celery import app as celery_app
-
-__all__ = ["celery_app"]
+"""Tenancy: organisations, teams, people and their roles, admin tokens (the ground floor)."""

@@ -23,6 +23,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from billing import holds, ratelimit, traffic
 from billing.dbvalues import as_decimal, as_list, as_time, as_uuid, db_id, db_time
+from billing.holds import CounterUse
 from billing.periods import LimitPeriod, period_bounds
 from billing.pricing import micros_to_money, money_to_micros
 from gateway_console.contract import ContractError, check_gateway_token
@@ -71,27 +72,6 @@ WHERE k.secret_hash = %(hash)s OR (k.grace_secret_hash = %(hash)s AND k.grace_un
 
 
 @dataclass
-class Usage:
-    """A counter as authorize sees it: an ended period counts as zero (docs/contract.md section 2:
-    a late reset job never blocks a customer)."""
-
-    exists: bool
-    period_end: datetime | None
-    spend_micros: int
-    tokens: int
-    held_micros: int
-
-    @classmethod
-    def of(cls, period_end, spend, tokens, held, now: datetime) -> "Usage":
-        period_end = as_time(period_end)
-        if spend is None:
-            return cls(False, None, 0, 0, 0)
-        if period_end is not None and period_end <= now:
-            return cls(True, period_end, 0, 0, held or 0)
-        return cls(True, period_end, spend, tokens or 0, held or 0)
-
-
-@dataclass
 class KeyRow:
     id: uuid.UUID
     org_id: uuid.UUID
@@ -119,9 +99,9 @@ class KeyRow:
     team_token_limit: int | None
     team_limit_period: str | None
     team_rpm_limit: int | None
-    key_month: Usage
-    key_limit: Usage
-    team_limit: Usage
+    key_month: CounterUse
+    key_limit: CounterUse
+    team_limit: CounterUse
     model_price_id: int | None
     input_per_million: Decimal | None
     output_per_million: Decimal | None
@@ -188,9 +168,9 @@ def _fetch(key_hash: str, model: str | None, now: datetime) -> KeyRow | None:
         team_token_limit=r[23],
         team_limit_period=r[24],
         team_rpm_limit=r[25],
-        key_month=Usage.of(r[26], r[27], 0, r[28], now),
-        key_limit=Usage.of(r[29], r[30], r[31], r[32], now),
-        team_limit=Usage.of(r[33], r[34], r[35], r[36], now),
+        key_month=CounterUse.of(r[26], r[27], 0, r[28], now),
+        key_limit=CounterUse.of(r[29], r[30], r[31], r[32], now),
+        team_limit=CounterUse.of(r[33], r[34], r[35], r[36], now),
         model_price_id=r[37],
         input_per_million=as_decimal(r[38]),
         output_per_million=as_decimal(r[39]),
@@ -490,7 +470,7 @@ def _multiplier(value: Decimal) -> str:
     return f"{value:.2f}" if -exact.as_tuple().exponent <= 2 else f"{exact:f}"
 
 
-def _period_end(usage: Usage, period: str, row: KeyRow, now: datetime) -> datetime | None:
+def _period_end(usage: CounterUse, period: str, row: KeyRow, now: datetime) -> datetime | None:
     if usage.exists and (usage.period_end is None or usage.period_end > now):
         return usage.period_end
     # No usage yet in this period (or the reset job has not run): the period it would be in.
@@ -588,6 +568,58 @@ def authorize(request: HttpRequest, *, now: datetime | None = None) -> HttpRespo
     return response
 
 
+def _hold_scope(row: KeyRow) -> holds.HoldScope:
+    """What a hold needs of the key, in plain values: its price, and every counter it reserves
+    on with that counter's cap (key month, key limit, team limit: the lock order)."""
+    caps = [
+        holds.Cap(
+            "key_id",
+            row.id,
+            "month",
+            LimitPeriod.MONTHLY,
+            row.monthly_spend_cap,
+            row.key_month,
+            "api_key_quota_exceeded",
+            "This request could take this API key past its monthly spend cap.",
+        ),
+        holds.Cap(
+            "key_id",
+            row.id,
+            "limit",
+            row.limit_period,
+            row.cost_limit,
+            row.key_limit,
+            "api_key_quota_exceeded",
+            "This request could take this API key past its cost limit for this period.",
+        ),
+    ]
+    if row.team_id is not None:
+        caps.append(
+            holds.Cap(
+                "team_id",
+                row.team_id,
+                "limit",
+                row.team_limit_period,
+                row.team_spend_cap,
+                row.team_limit,
+                "team_quota_exceeded",
+                "This request could take your team past its spend cap for this period.",
+            )
+        )
+    return holds.HoldScope(
+        org_id=row.org_id,
+        key_id=row.id,
+        team_id=row.team_id,
+        tz=row.org_timezone,
+        wallet_balance=row.wallet_balance,
+        wallet_held=row.wallet_held,
+        price=holds.Price(
+            row.input_per_million, row.output_per_million, row.max_output_tokens, row.multiplier
+        ),
+        caps=tuple(caps),
+    )
+
+
 def _decide(row: KeyRow | None, asked: GatewayRequest, now: datetime) -> HttpResponse:
     row = _check_key(row, now)
     _check_model(row, asked.model, reports_usage=asked.reports_usage)
@@ -601,7 +633,7 @@ def _decide(row: KeyRow | None, asked: GatewayRequest, now: datetime) -> HttpRes
         if holding:
             input_tokens, max_output_tokens = hold_inputs(asked)
             holds.place(
-                row=row,
+                scope=_hold_scope(row),
                 request_id=request_id,
                 input_tokens=input_tokens,
                 max_output_tokens=max_output_tokens,

@@ -6,7 +6,7 @@ os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-3f9a1c7e
 os.environ.setdefault("KEY_PEPPER", "test-key-pepper-not-for-production")
 os.environ.setdefault("DEBUG", "0")
 
-from gateway_console.settings import *  # noqa: F403
+from config.settings import *  # noqa: F403
 
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
 # Tests talk plain HTTP to the test client and the live server.

@@ -1,4 +1,4 @@
-"""Log lines are redacted (gateway_console.logs): a key in a query, a bearer token, a credential
+"""Log lines are redacted (config.logs): a key in a query, a bearer token, a credential
 header or anything shaped like a key never reaches a log, while the rest of the line stays
 readable."""
 
@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from gateway_console.logs import RedactingFormatter, RedactingGunicornLogger, redact
+from config.logs import RedactingFormatter, RedactingGunicornLogger, redact
 
 KEY = "sk-gw-" + "A1b2C3d4E5" * 4 + "x7Kp9Q"
 ADMIN = "sk-admin-" + "Z9y8X7w6V5" * 4

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from schemathesis import checks
 
 from billing.models import UsageEvent
-from gateway_console.wsgi import application
+from config.wsgi import application
 from tests.factories import TeamFactory, make_key
 
 pytestmark = pytest.mark.django_db

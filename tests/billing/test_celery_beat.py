@@ -17,7 +17,7 @@ from django.db import connection
 from billing import tasks
 from billing.models import Counter, CounterKind, CounterPeriod
 from billing.periods import LimitPeriod, period_bounds
-from gateway_console.celery import app
+from config.celery import app
 from keys.models import Key
 from tests.factories import OrgFactory
 
@@ -80,7 +80,7 @@ def _database_url() -> str:
 
 def _start(args: list[str], env: dict, log: Path) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "gateway_console", *args],
+        [sys.executable, "-m", "celery", "-A", "config", *args],
         cwd=ROOT,
         env=env,
         stdout=log.open("w"),
@@ -111,7 +111,7 @@ def test_a_real_worker_and_beat_reset_an_ended_period_on_schedule(tmp_path):
     env = {
         **os.environ,
         # The real settings, not the test settings: those run tasks eagerly, inside beat.
-        "DJANGO_SETTINGS_MODULE": "gateway_console.settings",
+        "DJANGO_SETTINGS_MODULE": "config.settings",
         "DATABASE_URL": _database_url(),
         "REDIS_URL": BROKER_URL,
         "CELERY_TASK_ALWAYS_EAGER": "0",

@@ -27,7 +27,7 @@ from billing.models import (
 from billing.periods import LimitPeriod
 from billing.reconcile import reconcile_all
 from billing.services import adjust_wallet, refund_wallet, top_up_wallet
-from gateway_console.celery import app
+from config.celery import app
 from tests.factories import make_key
 
 pytestmark = pytest.mark.django_db

@@ -150,7 +150,7 @@ def console(django_db_setup, django_db_blocker, e2e_logs):
             str(VENV_BIN / "gunicorn"),
             "-c",
             str(ROOT / "deploy" / "gunicorn.conf.py"),
-            "gateway_console.wsgi",
+            "config.wsgi",
         ],
         env,
         e2e_logs / "console-stdout.log",

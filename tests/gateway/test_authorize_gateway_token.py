@@ -3,7 +3,7 @@ section 2). Missing or wrong: 403 gateway_unauthorized, before the client's key 
 
 import pytest
 
-from gateway_console.settings import env_list
+from config.settings import env_list
 from tests.gateway.conftest import (
     GATEWAY_TOKEN,
     OLD_GATEWAY_TOKEN,

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from gateway_console.api_schemas import ErrorOut
-from gateway_console.gateway_openapi import (
+from config.gateway_openapi import (
     DENIALS,
     Authorized,
     UsageBatchResult,
     UsageOutcome,
 )
+from gateway_console.api_schemas import ErrorOut
 from tests.gateway.conftest import usage_event
 
 pytestmark = pytest.mark.django_db

@@ -21,7 +21,7 @@ def production_env(tmp_path) -> dict[str, str]:
         and not name.startswith(("ALLOWED_HOSTS", "SECURE_", "DJANGO_"))
     }
     env.update(
-        DJANGO_SETTINGS_MODULE="gateway_console.settings",
+        DJANGO_SETTINGS_MODULE="config.settings",
         DEBUG="0",
         SECRET_KEY=secrets.token_urlsafe(48),
         KEY_PEPPER=secrets.token_urlsafe(32),
@@ -54,7 +54,7 @@ def test_check_deploy_finds_nothing_to_warn_about(production_env):
 def test_settings_refuse_to_load_without_a_secret_key(production_env):
     del production_env["SECRET_KEY"]
 
-    result = _run(["-c", "import gateway_console.settings"], production_env)
+    result = _run(["-c", "import config.settings"], production_env)
 
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
@@ -64,7 +64,7 @@ def test_settings_refuse_to_load_without_a_secret_key(production_env):
 def test_settings_refuse_to_load_without_a_key_pepper(production_env):
     del production_env["KEY_PEPPER"]
 
-    result = _run(["-c", "import gateway_console.settings"], production_env)
+    result = _run(["-c", "import config.settings"], production_env)
 
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr

@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth import SESSION_KEY
 from django.urls import reverse
 
-import gateway_console.settings as production_settings
+import config.settings as production_settings
 from gateway_console.models import Role, User
 from tests.factories import PASSWORD, MembershipFactory
 

@@ -4,9 +4,9 @@ from django.urls import include, path, re_path
 
 from billing import alert_views
 from billing.views import usage_view
+from config.api import api
+from config.health import health
 from gateway_console import views
-from gateway_console.api import api
-from gateway_console.health import health
 from keys import views as keys_views
 from keys.authorize import authorize_view
 

@@ -101,8 +101,8 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
 ]
 
-ROOT_URLCONF = "gateway_console.urls"
-WSGI_APPLICATION = "gateway_console.wsgi.application"
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [
     {
@@ -261,10 +261,10 @@ ALERT_WEBHOOK_ALLOW_PRIVATE = env_bool("ALERT_WEBHOOK_ALLOW_PRIVATE", False)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    # Every line redacted: no key, token or credential header reaches a log (gateway_console.logs).
+    # Every line redacted: no key, token or credential header reaches a log (config.logs).
     "formatters": {
         "plain": {
-            "()": "gateway_console.logs.RedactingFormatter",
+            "()": "config.logs.RedactingFormatter",
             "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
         }
     },
