@@ -4,12 +4,28 @@
 transaction of the change they make.
 """
 
-from audit.actors import Actor
+from typing import TYPE_CHECKING, Any
+
+from gateway_console.actors import Actor
+
+if TYPE_CHECKING:
+    from audit.models import AuditEvent
+    from gateway_console.models import Org
 
 __all__ = ["Actor", "record"]
 
 
-def record(**kwargs):
-    from audit.services import record
+def record(
+    *,
+    org: "Org",
+    actor: Actor,
+    action: str,
+    target: Any = None,
+    changes: dict | None = None,
+    data: dict | None = None,
+) -> "AuditEvent":
+    """Appends one event to the org's chain (audit.services.record), inside the transaction of
+    the change. Imported late: this package is imported before the app registry is ready."""
+    from audit.services import record as append
 
-    return record(**kwargs)
+    return append(org=org, actor=actor, action=action, target=target, changes=changes, data=data)

@@ -27,7 +27,6 @@ from django.urls import reverse
 from audit.actions import ACTIONS, TARGET_TYPES
 from audit.models import AuditEvent
 from gateway_console.models import AdminToken, Membership, Team
-from keys.models import Key
 
 
 @dataclass(frozen=True)
@@ -157,11 +156,17 @@ def events_for_export(
 
 
 # Where each kind of target is shown; an org (and a member) has no page of its own to link.
-TARGET_PAGES = {
-    "key": (Key, lambda pk: reverse("keys:detail", args=[pk])),
+# The apps above the audit log add their own kinds (register_target_page, in their ready()).
+TARGET_PAGES: dict[str, tuple] = {
     "team": (Team, lambda pk: reverse("team-detail", args=[pk])),
     "admintoken": (AdminToken, lambda pk: reverse("admin-tokens")),
 }
+
+
+def register_target_page(target_type: str, model, url_of) -> None:
+    """`target_type` (a model name, as audit.record writes it) links to `url_of(pk)` while an
+    object of `model` with that pk exists in the org."""
+    TARGET_PAGES[target_type] = (model, url_of)
 
 
 def link_targets(membership: Membership, events: list[AuditEvent]) -> None:

@@ -5,9 +5,9 @@ from typing import Any
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 
-from audit.actors import Actor
 from audit.chain import GENESIS_HASH, event_hash, now_utc
 from audit.models import AuditEvent
+from gateway_console.actors import Actor
 from gateway_console.models import Org
 
 

@@ -81,8 +81,8 @@ def seed() -> dict:
     from decimal import Decimal
 
     from billing.models import ModelPrice, Plan, Wallet
+    from gateway_console import secret
     from gateway_console.models import Org, Team
-    from keys import secret
     from keys.models import Key
 
     plan = Plan.objects.create(name="bench", price_multiplier=Decimal("1.20"))

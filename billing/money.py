@@ -30,3 +30,12 @@ def display(amount: Decimal | None) -> str:
     if amount != 0 and amount < CENT:
         return f"{sign}${amount.normalize():f}"
     return f"{sign}${amount.quantize(CENT, rounding=ROUND_HALF_UP):,}"
+
+
+def show_recorded_amount(value: str) -> str:
+    """An amount as the audit log recorded it (a decimal string), shown as money; anything else
+    as it is."""
+    try:
+        return display(Decimal(value))
+    except InvalidOperation:
+        return value

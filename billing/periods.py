@@ -1,17 +1,9 @@
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from django.db import models
+from gateway_console.limits import LimitPeriod
 
-
-class LimitPeriod(models.TextChoices):
-    """How often a key's or team's cost and token counters start again from zero."""
-
-    DAILY = "daily", "Daily"
-    WEEKLY = "weekly", "Weekly"
-    MONTHLY = "monthly", "Monthly"
-    YEARLY = "yearly", "Yearly"
-    NEVER = "never", "Never (one period forever)"
+__all__ = ["EPOCH", "LimitPeriod", "period_bounds"]
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -15,11 +15,12 @@ from ninja.security import HttpBearer
 
 from audit.api import router as audit_router
 from billing.api import router as billing_router
+from billing.team_api import router as teams_router
 from config.gateway_openapi import add_gateway_paths
 from gateway_console import admin_tokens
 from gateway_console.contract import ContractError
 from gateway_console.models import AdminToken
-from gateway_console.org_api import members_router, teams_router
+from gateway_console.org_api import members_router
 from keys.api import requests_router
 from keys.api import router as keys_router
 

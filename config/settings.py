@@ -84,6 +84,8 @@ INSTALLED_APPS = [
     "keys",
     "billing",
     "audit",
+    # Last: the wiring, for the commands that use every app (seed_demo).
+    "config",
 ]
 
 MIDDLEWARE = [

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 
-from billing import alert_views
+from billing import alert_views, team_views
 from billing.views import usage_view
 from config.api import api
 from config.health import health
@@ -16,10 +16,10 @@ urlpatterns = [
     path("sign-out/", auth_views.LogoutView.as_view(), name="sign-out"),
     path("orgs/switch/", views.switch_org, name="switch-org"),
     path("no-org/", views.no_org, name="no-org"),
-    path("teams/", views.team_list, name="teams"),
-    path("teams/new/", views.team_new, name="team-new"),
-    path("teams/<uuid:team_id>/", views.team_detail, name="team-detail"),
-    path("teams/<uuid:team_id>/edit/", views.team_edit, name="team-edit"),
+    path("teams/", team_views.team_list, name="teams"),
+    path("teams/new/", team_views.team_new, name="team-new"),
+    path("teams/<uuid:team_id>/", team_views.team_detail, name="team-detail"),
+    path("teams/<uuid:team_id>/edit/", team_views.team_edit, name="team-edit"),
     path("members/", views.member_list, name="members"),
     path("admin-tokens/", views.admin_token_list, name="admin-tokens"),
     path("admin-tokens/new/", views.admin_token_new, name="admin-token-new"),

@@ -15,11 +15,9 @@ from django.db.models import F, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
-import audit
-from audit import Actor
-from audit.actors import clean_ip
+from gateway_console import recording, secret
+from gateway_console.actors import Actor, clean_ip
 from gateway_console.models import AdminToken, AdminTokenShown, Membership, Org, Role
-from keys import secret
 
 PREFIX = "sk-admin-"
 # The prefix and six random characters, as a key's display prefix is `sk-gw-` and six.
@@ -75,7 +73,7 @@ def create_admin_token(
             # A concurrent submission of the same form won: this one makes nothing.
             shown = AdminTokenShown.objects.select_related("token").get(nonce=nonce)
             raise TokenAlreadyShown(shown.token) from None
-    audit.record(
+    recording.record(
         org=org,
         actor=actor,
         action="admin_token.created",
@@ -97,7 +95,7 @@ def revoke_admin_token(*, token: AdminToken, actor: Actor) -> AdminToken:
         raise AdminTokenActionRefused("This token is already revoked.")
     token.revoked_at = timezone.now()
     token.save(update_fields=["revoked_at"])
-    audit.record(
+    recording.record(
         org=token.org,
         actor=actor,
         action="admin_token.revoked",

@@ -3,7 +3,7 @@ from decimal import Decimal
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 
-from billing.periods import LimitPeriod
+from gateway_console.limits import LimitPeriod
 
 
 class SignInForm(AuthenticationForm):

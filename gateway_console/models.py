@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone as dj_timezone
 
-from billing.periods import LimitPeriod
+from gateway_console.limits import LimitPeriod
 
 
 class UserManager(BaseUserManager):

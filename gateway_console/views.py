@@ -9,10 +9,9 @@ from django.utils.cache import add_never_cache_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
-from audit import Actor
-from billing import selectors as billing_selectors
-from gateway_console import admin_tokens, selectors, services
-from gateway_console.forms import AdminTokenForm, SignInForm, TeamForm, TeamLimitsForm
+from gateway_console import admin_tokens, selectors
+from gateway_console.actors import Actor
+from gateway_console.forms import AdminTokenForm, SignInForm
 from gateway_console.middleware import SESSION_ORG_KEY
 from gateway_console.models import AdminToken, Membership
 from gateway_console.roles import membership_required, role_required
@@ -57,64 +56,6 @@ def switch_org(request: HttpRequest) -> HttpResponse:
         target = "/"
     section = target.strip("/").split("/")[0]
     return redirect(f"/{section}/" if section else "/")
-
-
-@membership_required
-def team_list(request: HttpRequest) -> HttpResponse:
-    return render(
-        request, "orgs/teams.html", {"teams": selectors.teams_with_counts(request.membership)}
-    )
-
-
-@role_required("admin")
-@require_http_methods(["GET", "POST"])
-def team_new(request: HttpRequest) -> HttpResponse:
-    form = TeamForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            team = services.create_team(
-                org=request.membership.org,
-                actor=Actor.from_request(request),
-                name=form.cleaned_data["name"],
-            )
-        except services.OrgActionRefused as refused:
-            form.add_error("name", str(refused))
-        else:
-            messages.success(request, f"Created the team {team.name}.")
-            return redirect("teams")
-    return render(request, "orgs/team_new.html", {"form": form})
-
-
-@membership_required
-def team_detail(request: HttpRequest, team_id) -> HttpResponse:
-    team = selectors.team_for(request.membership, team_id)
-    return render(
-        request,
-        "orgs/team_detail.html",
-        {"team": team, "usage": billing_selectors.team_limits_now(team)},
-    )
-
-
-@role_required("admin")
-@require_http_methods(["GET", "POST"])
-def team_edit(request: HttpRequest, team_id) -> HttpResponse:
-    team = selectors.team_for(request.membership, team_id)
-    initial = {
-        "spend_cap": team.spend_cap,
-        "token_limit": team.token_limit,
-        "limit_period": team.limit_period,
-        "rpm_limit": team.rpm_limit,
-    }
-    form = TeamLimitsForm(request.POST or None, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        services.update_team(
-            team=team,
-            actor=Actor.from_request(request),
-            limits=services.TeamLimits(**form.cleaned_data),
-        )
-        messages.success(request, f"Saved the limits of {team.name}.")
-        return redirect("team-detail", team_id=team.pk)
-    return render(request, "orgs/team_edit.html", {"team": team, "form": form})
 
 
 @role_required("reader")

@@ -4,3 +4,12 @@ from django.apps import AppConfig
 class KeysConfig(AppConfig):
     name = "keys"
     verbose_name = "API keys"
+
+    def ready(self) -> None:
+        from django.urls import reverse
+
+        from audit.selectors import register_target_page
+        from keys.models import Key
+
+        # An audit event about a key links to the key's page while the key exists.
+        register_target_page("key", Key, lambda pk: reverse("keys:detail", args=[pk]))

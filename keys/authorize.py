@@ -26,8 +26,8 @@ from billing.dbvalues import as_decimal, as_list, as_time, as_uuid, db_id, db_ti
 from billing.holds import CounterUse
 from billing.periods import LimitPeriod, period_bounds
 from billing.pricing import micros_to_money, money_to_micros
+from gateway_console import secret
 from gateway_console.contract import ContractError, check_gateway_token
-from keys import secret
 
 logger = logging.getLogger(__name__)
 

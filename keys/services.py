@@ -14,8 +14,8 @@ from billing import resets
 from billing.models import CounterKind
 from billing.money import to_money
 from billing.periods import LimitPeriod
+from gateway_console import secret
 from gateway_console.models import Org, Team
-from keys import secret
 from keys.models import Key, KeyStatus, KeyType, SecretShown
 
 # The fields an admin sets on a key; audit events carry their before/after values.

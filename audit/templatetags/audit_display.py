@@ -1,19 +1,8 @@
-from decimal import Decimal, InvalidOperation
-
 from django import template
 
-from billing import money
+from audit.display import formatter_of
 
 register = template.Library()
-
-MONEY_FIELDS = {
-    "monthly_spend_cap",
-    "cost_limit",
-    "spend_cap",
-    "amount",
-    "balance_after",
-    "wallet_below",
-}
 
 
 @register.filter
@@ -23,11 +12,9 @@ def audit_value(value, field: str = ""):
         return "—"
     if isinstance(value, list):
         return ", ".join(str(item) for item in value)
-    if field in MONEY_FIELDS and isinstance(value, str):
-        try:
-            return money.display(Decimal(value))
-        except InvalidOperation:
-            return value
+    shown = formatter_of(field)
+    if shown is not None and isinstance(value, str):
+        return shown(value)
     return value
 
 

@@ -4,14 +4,13 @@ as its HMAC, one audit event each in the same transaction."""
 import pytest
 
 from audit import Actor
-from gateway_console import admin_tokens
+from gateway_console import admin_tokens, secret
 from gateway_console.admin_tokens import (
     AdminTokenActionRefused,
     create_admin_token,
     revoke_admin_token,
 )
 from gateway_console.models import AdminToken
-from keys import secret
 from tests.api.conftest import events
 
 pytestmark = pytest.mark.django_db

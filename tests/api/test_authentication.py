@@ -12,10 +12,9 @@ from django.utils import timezone
 
 from audit import Actor
 from audit.models import AuditEvent
-from gateway_console import admin_tokens
+from gateway_console import admin_tokens, secret
 from gateway_console.admin_tokens import revoke_admin_token
 from gateway_console.models import AdminToken
-from keys import secret
 from keys.models import Key
 from tests.api.conftest import ApiClient, error_of, make_token
 from tests.factories import make_key

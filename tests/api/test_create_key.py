@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from keys import secret
+from gateway_console import secret
 from keys.models import Key
 from tests.api.conftest import error_of, events
 from tests.factories import TeamFactory

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from keys import secret
+from gateway_console import secret
 from keys.models import Key
 from tests.api.conftest import error_of, events
 

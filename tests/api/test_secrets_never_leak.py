@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from audit.models import AuditEvent
-from keys import secret
+from gateway_console import secret
 from tests.api.conftest import ApiClient, admin_token_pattern
 
 pytestmark = pytest.mark.django_db

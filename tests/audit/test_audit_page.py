@@ -7,7 +7,7 @@ from django.urls import reverse
 
 import audit
 from audit import Actor
-from gateway_console.services import create_team
+from billing.teams import create_team
 
 pytestmark = pytest.mark.django_db
 

@@ -11,8 +11,8 @@ from django.urls import reverse
 import audit
 from audit import Actor, selectors
 from audit.models import AuditEvent
+from billing.teams import create_team
 from gateway_console.models import Org
-from gateway_console.services import create_team
 from keys import services as key_services
 from tests.factories import make_key
 

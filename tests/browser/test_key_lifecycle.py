@@ -8,7 +8,7 @@ from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Locator, Page, expect
 
 from audit.models import AuditEvent
-from keys import secret
+from gateway_console import secret
 from keys.models import Key, KeyStatus
 from tests.factories import PASSWORD, make_key
 

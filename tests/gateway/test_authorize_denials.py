@@ -8,7 +8,8 @@ from decimal import Decimal
 import pytest
 
 from audit import Actor
-from keys import secret, services
+from gateway_console import secret
+from keys import services
 from keys.models import Key
 from tests.factories import make_key
 from tests.gateway.conftest import (

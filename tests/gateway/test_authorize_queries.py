@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from keys import secret
+from gateway_console import secret
 from keys.models import Key
 from tests.gateway.conftest import assert_denied
 

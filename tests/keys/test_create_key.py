@@ -7,7 +7,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit import Actor
-from keys import secret, services
+from gateway_console import secret
+from keys import services
 from keys.models import Key, KeyStatus, SecretShown
 from keys.services import KeyActionRefused, KeySettings
 from tests.factories import TeamFactory

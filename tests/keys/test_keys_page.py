@@ -7,7 +7,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit import Actor
-from keys import secret, selectors, services
+from gateway_console import secret
+from keys import selectors, services
 from keys.models import Key, KeyStatus
 from keys.services import KeySettings
 from tests.factories import TeamFactory, make_key

@@ -5,7 +5,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audit import Actor
-from keys import secret, services
+from gateway_console import secret
+from keys import services
 from keys.models import Key
 from keys.services import KeyActionRefused
 from tests.factories import make_key

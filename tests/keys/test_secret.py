@@ -4,9 +4,9 @@ import zlib
 
 import pytest
 
-from keys import secret
+from gateway_console import secret
+from gateway_console.secret import BASE62
 from keys.models import Key
-from keys.secret import BASE62
 
 PREFIX = "sk-gw-"
 

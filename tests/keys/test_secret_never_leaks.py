@@ -10,7 +10,7 @@ from django.contrib.sessions.models import Session
 from django.db import connection
 from django.urls import reverse
 
-from keys import secret
+from gateway_console import secret
 from keys.models import Key
 from tests.keys.conftest import plaintext_from
 

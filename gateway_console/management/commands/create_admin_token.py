@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from audit import Actor
+from gateway_console.actors import Actor
 from gateway_console.admin_tokens import AdminTokenActionRefused, create_admin_token
 from gateway_console.models import Org
 

@@ -5,7 +5,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from audit import Actor
+from gateway_console.actors import Actor
 from gateway_console.models import User
 from gateway_console.services import OrgActionRefused, create_org
 

@@ -1,3 +1,5 @@
+"""Who does a change, and from where: a person, an admin token, or the system."""
+
 import ipaddress
 from dataclasses import dataclass
 from typing import Any

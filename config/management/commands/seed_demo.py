@@ -13,10 +13,11 @@ from audit.services import lock_chain
 from billing import traffic
 from billing.models import ModelPrice, Plan, UsageEvent, Wallet
 from billing.services import top_up_wallet
+from billing.teams import create_team
 from billing.usage import MAX_BATCH, record_batch
+from gateway_console import secret
 from gateway_console.models import Membership, Org, Role, Team, User
-from gateway_console.services import add_member, create_org, create_team
-from keys import secret
+from gateway_console.services import add_member, create_org
 from keys import services as key_services
 from keys.models import Key, KeyType
 
