@@ -12,11 +12,11 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
-from billing import rollups
+from billing import rollups, selectors
 from billing.money import display
 from billing.pricing import micros_to_money
+from gateway_console import selectors as tenancy
 from gateway_console.roles import membership_required, role_required
-from keys import selectors as key_selectors
 
 RANGES = {"24h": "Last 24 hours", "7d": "Last 7 days", "30d": "Last 30 days", "custom": "Custom"}
 GRANULARITIES = {"hour": "Hourly", "day": "Daily"}
@@ -270,7 +270,7 @@ def org_usage(request: HttpRequest) -> HttpResponse:
 
 @membership_required
 def team_usage(request: HttpRequest, team_id) -> HttpResponse:
-    team = key_selectors.teams_visible_to(request.membership).filter(pk=team_id).first()
+    team = tenancy.teams_visible_to(request.membership).filter(pk=team_id).first()
     if team is None:
         raise Http404("No such team.")
     org = request.membership.org
@@ -293,7 +293,7 @@ def request_lookup(request: HttpRequest) -> HttpResponse:
     if not request_id:
         return render(request, "usage/request.html", {"event": None, "request_id": ""})
     try:
-        event = key_selectors.usage_event_for(request.membership, request_id)
+        event = selectors.usage_event_for(request.membership, request_id)
     except Http404:
         return render(
             request,

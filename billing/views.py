@@ -2,7 +2,6 @@ import json
 import logging
 
 from django.core.exceptions import RequestDataTooBig
-from django.core.paginator import Paginator
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import render
@@ -124,27 +123,5 @@ def ledger(request: HttpRequest) -> HttpResponse:
         "billing/_ledger_table.html"
         if request.htmx and request.htmx.target == "ledger-table"
         else "billing/ledger.html"
-    )
-    return render(request, template, context)
-
-
-@role_required("reader")
-def caps(request: HttpRequest) -> HttpResponse:
-    org = request.membership.org
-    sort = request.GET.get("sort", "-used")
-    sort = sort if sort in selectors.CAP_SORTS else "-used"
-    page = Paginator(selectors.capped_keys(org, sort=sort), 50).get_page(request.GET.get("page"))
-    rows = [(key, selectors.key_cap_rows(key)) for key in page.object_list]
-    context = {
-        "page": page,
-        "rows": rows,
-        "sort": sort,
-        "sorts": selectors.CAP_SORTS,
-        "teams": selectors.capped_teams(org),
-    }
-    template = (
-        "billing/_caps_table.html"
-        if request.htmx and request.htmx.target == "caps-table"
-        else "billing/caps.html"
     )
     return render(request, template, context)

@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 
 from billing import alert_views, team_views
+from billing import urls as billing_urls
 from billing.views import usage_view
 from config.api import api
 from config.health import health
@@ -38,7 +39,16 @@ urlpatterns = [
     path("keys/", include("keys.urls")),
     path("gateway/", keys_views.gateway, name="gateway"),
     path("audit/", include("audit.urls")),
-    path("billing/", include("billing.urls")),
+    # Billing's pages, and the caps overview of keys and teams, which keys serves.
+    path(
+        "billing/",
+        include(
+            (
+                [*billing_urls.urlpatterns, path("caps/", keys_views.caps, name="caps")],
+                billing_urls.app_name,
+            )
+        ),
+    ),
     path("healthz", health, name="health"),
     path("api/v1/gateway/authorize", authorize_view, name="gateway-authorize"),
     # Envoy's ext_authz appends the client's path to its path_prefix.

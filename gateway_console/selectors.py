@@ -4,14 +4,24 @@ from django.http import Http404
 from gateway_console.models import Membership, Team
 
 
-def teams_with_counts(membership: Membership) -> QuerySet[Team]:
-    teams = Team.objects.filter(org=membership.org).select_related("org")
+def teams_visible_to(membership: Membership) -> QuerySet[Team]:
+    """The org's teams this membership may see (a member: their own), by name."""
+    teams = Team.objects.filter(org=membership.org)
     if not membership.sees_whole_org:
         teams = teams.filter(memberships=membership)
-    return teams.annotate(
-        key_count=Count("keys", filter=~Q(keys__status="deleted"), distinct=True),
-        member_count=Count("memberships", distinct=True),
-    ).order_by("name")
+    return teams.order_by("name")
+
+
+def teams_with_counts(membership: Membership) -> QuerySet[Team]:
+    return (
+        teams_visible_to(membership)
+        .select_related("org")
+        .annotate(
+            key_count=Count("keys", filter=~Q(keys__status="deleted"), distinct=True),
+            member_count=Count("memberships", distinct=True),
+        )
+        .order_by("name")
+    )
 
 
 def team_for(membership: Membership, team_id) -> Team:

@@ -20,6 +20,7 @@ from ninja.responses import Status
 from pydantic import ConfigDict, StringConstraints
 
 from audit import Actor
+from billing import selectors as billing_selectors
 from billing.models import UsageEvent
 from billing.money import to_money
 from billing.periods import LimitPeriod
@@ -659,4 +660,4 @@ def request_out(event: UsageEvent) -> dict:
     description="Also for requests of keys that have since been deleted.",
 )
 def get_request(request: HttpRequest, request_id: RequestId):
-    return request_out(selectors.usage_event_for(_membership(request), request_id))
+    return request_out(billing_selectors.usage_event_for(_membership(request), request_id))

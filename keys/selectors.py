@@ -17,7 +17,8 @@ from django.utils.dateparse import parse_datetime
 from audit.models import AuditEvent
 from billing import rollups
 from billing.models import UsageEvent
-from gateway_console.models import Membership, Team
+from gateway_console import selectors as tenancy
+from gateway_console.models import Membership
 from keys.models import Key, KeyStatus
 
 
@@ -40,17 +41,10 @@ STATUS_FILTERS = ("active", "disabled", "expired", "deleted")
 BATCH_ACTIONS = ("keys.disabled", "keys.enabled", "keys.deleted", "keys.moved")
 
 
-def teams_visible_to(membership: Membership) -> QuerySet[Team]:
-    teams = Team.objects.filter(org=membership.org)
-    if not membership.sees_whole_org:
-        teams = teams.filter(memberships=membership)
-    return teams.order_by("name")
-
-
 def _keys_in_scope(membership: Membership) -> QuerySet[Key]:
     keys = Key.objects.filter(org=membership.org)
     if not membership.sees_whole_org:
-        keys = keys.filter(team__in=Team.objects.filter(memberships=membership))
+        keys = keys.filter(team__in=tenancy.teams_visible_to(membership))
     return keys
 
 
@@ -263,21 +257,6 @@ def usage_of_key(
         tz=key.org.timezone,
         by_model=by_model,
     )
-
-
-def usage_event_for(membership: Membership, request_id: str) -> UsageEvent:
-    """One request of the request log, by the gateway's request id, also when its key is
-    deleted (docs/contract.md section 1); a 404 for another org's request or a key not in scope."""
-    event = (
-        UsageEvent.objects.filter(
-            org=membership.org, request_id=request_id, key__in=_keys_in_scope(membership)
-        )
-        .select_related("key", "team")
-        .first()
-    )
-    if event is None:
-        raise Http404("No such request.")
-    return event
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@ import secrets as py_secrets
 
 from django.conf import settings
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
@@ -15,8 +16,9 @@ from billing import selectors as billing_selectors
 from billing import traffic, usage_views
 from billing.money import display
 from billing.pricing import micros_to_money
+from gateway_console import selectors as tenancy
 from gateway_console.roles import membership_required, role_required
-from keys import selectors, services
+from keys import limits, selectors, services
 from keys.forms import BatchForm, KeyForm, RotateForm
 from keys.models import Key
 from keys.services import AlreadyShown, BatchAction, KeyActionRefused
@@ -82,7 +84,7 @@ def key_list(request: HttpRequest) -> HttpResponse:
     context = {
         "page": page,
         "params": params,
-        "teams": selectors.teams_visible_to(request.membership),
+        "teams": tenancy.teams_visible_to(request.membership),
         "sorts": selectors.SORTS,
         "statuses": selectors.STATUS_FILTERS,
         "next_link": _page_link(params, after=page.next_cursor) if page.next_cursor else None,
@@ -128,7 +130,7 @@ def key_detail(request: HttpRequest, key_id) -> HttpResponse:
         {
             "key": key,
             "trail": selectors.key_audit_trail(key),
-            "limits": billing_selectors.key_limits_now(key),
+            "limits": limits.key_limits_now(key),
             "usage": usage_views.usage_summary(Q(key=key), key.org.timezone),
         },
     )
@@ -266,7 +268,7 @@ def key_batch(request: HttpRequest) -> HttpResponse:
                 "keys": selected,
                 "action": action,
                 "team": team,
-                "teams": selectors.teams_visible_to(membership),
+                "teams": tenancy.teams_visible_to(membership),
             },
         )
     try:
@@ -313,3 +315,28 @@ def gateway(request: HttpRequest) -> HttpResponse:
             "console_url": f"{request.scheme}://{request.get_host()}",
         },
     )
+
+
+# The caps overview (/billing/caps/, in billing's pages): every capped key and team against its caps.
+
+
+@role_required("reader")
+def caps(request: HttpRequest) -> HttpResponse:
+    org = request.membership.org
+    sort = request.GET.get("sort", "-used")
+    sort = sort if sort in limits.CAP_SORTS else "-used"
+    page = Paginator(limits.capped_keys(org, sort=sort), 50).get_page(request.GET.get("page"))
+    rows = [(key, limits.key_cap_rows(key)) for key in page.object_list]
+    context = {
+        "page": page,
+        "rows": rows,
+        "sort": sort,
+        "sorts": limits.CAP_SORTS,
+        "teams": billing_selectors.capped_teams(org),
+    }
+    template = (
+        "billing/_caps_table.html"
+        if request.htmx and request.htmx.target == "caps-table"
+        else "billing/caps.html"
+    )
+    return render(request, template, context)

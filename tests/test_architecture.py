@@ -24,10 +24,7 @@ MAX_FUNCTION_LINES = 60
 # What breaks a rule today.
 UPWARD_IMPORTS: set[tuple[str, str]] = {
     ("billing.alerts", "keys.models"),
-    ("billing.selectors", "keys.models"),
     ("billing.usage", "keys.models"),
-    ("billing.usage_views", "keys"),
-    ("billing.usage_views", "keys.selectors"),
 }
 CIRCLES: set[frozenset[str]] = set()
 LONG_MODULES: set[str] = {
@@ -37,7 +34,7 @@ LONG_MODULES: set[str] = {
     "keys.api",
     "keys.authorize",
 }
-OFFSET_PAGING: set[str] = {"billing.views"}
+OFFSET_PAGING: set[str] = {"keys.views"}
 LONG_FUNCTIONS: set[str] = {
     "billing.alerts._key_cap_alerts",
     "billing.alerts._team_cap_alerts",

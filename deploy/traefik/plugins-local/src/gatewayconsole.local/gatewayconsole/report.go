@@ -85,9 +85,15 @@ func (r *reporter) report(event usageEvent, watcher *usageWriter, req *http.Requ
 	if status == 0 {
 		status = http.StatusOK
 	}
-	hungUp := aborted || req.Context().Err() != nil
-	if hungUp {
+	// The answer did not end: a write to the client failed, or the proxy aborted. (A closed
+	// connection alone says nothing: a client that read the whole answer may close it at once,
+	// even before this runs.)
+	hungUp := aborted || watcher.clientGone
+	switch {
+	case watcher.clientGone || (aborted && req.Context().Err() != nil):
 		status = 499 // the client closed the request before the answer ended
+	case aborted:
+		status = http.StatusBadGateway // the provider broke off mid-answer
 	}
 	in, out := watcher.tokens.input, watcher.tokens.output
 	if !watcher.tokens.seen && hungUp && watcher.status > 0 && watcher.status < 400 {

@@ -1,0 +1,104 @@
+"""A key's limits against their use this period: the key page, and the caps overview of every
+capped key (billing keeps the counters; this reads them for keys)."""
+
+from django.db.models import BigIntegerField, F, Q, QuerySet, Subquery
+from django.db.models.functions import Cast, Coalesce, Greatest
+from django.utils import timezone
+
+from billing.models import Counter, CounterKind
+from billing.periods import LimitPeriod, period_bounds
+from billing.selectors import (
+    LimitUse,
+    current_counter,
+    current_use,
+    rpm_rows,
+    spend_row,
+    tokens_row,
+    used_ppm,
+)
+from keys.models import Key
+
+
+def key_rows(key: Key, month: tuple, limit: tuple) -> list[LimitUse]:
+    """A key's limits against its use; `month` and `limit` are (spend, tokens, period end) of
+    its two counters' running periods. The one place both the key page and the caps overview
+    describe a key's limits."""
+    rows = []
+    if key.monthly_spend_cap is not None:
+        rows.append(spend_row("Monthly spend", key.monthly_spend_cap, month[0], month[2]))
+    period = key.get_limit_period_display().lower()
+    if key.cost_limit is not None:
+        rows.append(spend_row(f"Cost ({period})", key.cost_limit, limit[0], limit[2]))
+    if key.token_limit is not None:
+        rows.append(tokens_row(f"Tokens ({period})", key.token_limit, limit[1], limit[2]))
+    return rows + rpm_rows(key.rpm_limit)
+
+
+def key_limits_now(key: Key) -> list[LimitUse]:
+    now = timezone.now()
+    counters = {c.kind: c for c in Counter.objects.filter(key=key)}
+    tz = key.org.timezone
+    return key_rows(
+        key,
+        current_use(counters.get(CounterKind.MONTH), LimitPeriod.MONTHLY, tz, now),
+        current_use(counters.get(CounterKind.LIMIT), key.limit_period, tz, now),
+    )
+
+
+CAP_SORTS = {"-used": "Most used first", "name": "Name", "period_end": "Period ends soonest"}
+
+
+def capped_keys(org, *, sort: str = "-used") -> QuerySet[Key]:
+    """Every key of the org with a cap, with its use in the current period, ready to sort by how
+    much of its tightest cap it has used."""
+    month = current_counter(CounterKind.MONTH, "key")
+    limit = current_counter(CounterKind.LIMIT, "key")
+    keys = (
+        Key.objects.filter(org=org)
+        .exclude(status="deleted")
+        .filter(
+            Q(monthly_spend_cap__isnull=False)
+            | Q(cost_limit__isnull=False)
+            | Q(token_limit__isnull=False)
+        )
+        .select_related("team")
+        .annotate(
+            month_spend=Coalesce(Subquery(month.values("spend_micros")[:1]), 0),
+            month_end=Subquery(month.values("period_end")[:1]),
+            limit_spend=Coalesce(Subquery(limit.values("spend_micros")[:1]), 0),
+            limit_tokens=Coalesce(Subquery(limit.values("tokens")[:1]), 0),
+            limit_end=Subquery(limit.values("period_end")[:1]),
+            org_timezone=F("org__timezone"),
+        )
+        .annotate(
+            used_ratio=Greatest(
+                used_ppm(
+                    F("month_spend"),
+                    "monthly_spend_cap",
+                    Cast(F("monthly_spend_cap") * 1_000_000, BigIntegerField()),
+                ),
+                used_ppm(
+                    F("limit_spend"),
+                    "cost_limit",
+                    Cast(F("cost_limit") * 1_000_000, BigIntegerField()),
+                ),
+                used_ppm(F("limit_tokens"), "token_limit", F("token_limit")),
+            ),
+        )
+    )
+    order = {
+        "-used": ["-used_ratio", "name", "id"],
+        "name": ["name", "id"],
+        "period_end": [F("limit_end").asc(nulls_last=True), "name", "id"],
+    }.get(sort)
+    return keys.order_by(*(order or ["-used_ratio", "name", "id"]))
+
+
+def key_cap_rows(key: Key) -> list[LimitUse]:
+    """The limits of a key from capped_keys' annotations (no further query)."""
+    now = timezone.now()
+    month_end = key.month_end or period_bounds(LimitPeriod.MONTHLY, now, key.org_timezone)[1]
+    limit_end = key.limit_end or period_bounds(key.limit_period, now, key.org_timezone)[1]
+    return key_rows(
+        key, (key.month_spend, 0, month_end), (key.limit_spend, key.limit_tokens, limit_end)
+    )
