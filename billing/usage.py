@@ -11,6 +11,7 @@ deadlock, and no value is ever read into Python to be written back.
 import re
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -19,16 +20,37 @@ from django.db import connection, transaction
 from django.utils.dateparse import parse_datetime
 
 from billing import ledger, resets, rollups, traffic
-from billing.dbvalues import as_decimal, as_uuid, db_id, db_time
+from billing.dbvalues import as_uuid, db_id, db_time
 from billing.models import ModelPrice
 from billing.periods import LimitPeriod, period_bounds
 from billing.pricing import cost_micros, micros_to_money
-from keys.models import Key
 
 MAX_BATCH = 1000
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
 _MAX_TOKENS = 10**10
 _FUTURE_SLACK = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class KeyFacts:
+    """What recording an event needs to know of its key."""
+
+    org_id: uuid.UUID
+    team_id: uuid.UUID | None
+    limit_period: str
+    org_timezone: str
+    multiplier: Decimal  # the org's plan's (1 without a plan)
+    team_limit_period: str | None
+
+
+# Who the events' keys are. Keys stand above billing, so the keys app registers its reader here
+# when Django is ready (keys.apps): {key id: KeyFacts} of the ids asked for, unknown ids left out.
+_key_facts: Callable[[set[uuid.UUID]], dict[uuid.UUID, KeyFacts]]
+
+
+def register_key_facts(reader: Callable[[set[uuid.UUID]], dict[uuid.UUID, KeyFacts]]) -> None:
+    global _key_facts
+    _key_facts = reader
 
 
 class InvalidEvent(Exception):
@@ -148,18 +170,7 @@ def record_batch(raw_events: list, *, now: datetime | None = None) -> BatchResul
                 Outcome(index, request_id, "rejected", field=invalid.field, message=invalid.message)
             )
 
-    keys = {
-        row["id"]: row
-        for row in Key.objects.filter(pk__in={e.key_id for _, e in parsed}).values(
-            "id",
-            "org_id",
-            "team_id",
-            "limit_period",
-            "org__timezone",
-            "org__plan__price_multiplier",
-            "team__limit_period",
-        )
-    }
+    keys = _key_facts({e.key_id for _, e in parsed})
     prices = {p.model: p for p in ModelPrice.objects.filter(model__in={e.model for _, e in parsed})}
     accepted: list[tuple[int, Event]] = []
     seen: set[tuple] = set()
@@ -188,7 +199,7 @@ def record_batch(raw_events: list, *, now: datetime | None = None) -> BatchResul
                 )
             )
             continue
-        event.org_id, event.team_id = key["org_id"], key["team_id"]
+        event.org_id, event.team_id = key.org_id, key.team_id
         if (event.org_id, event.request_id) in seen:
             result.outcomes.append(Outcome(index, event.request_id, "duplicate"))
             continue
@@ -198,7 +209,7 @@ def record_batch(raw_events: list, *, now: datetime | None = None) -> BatchResul
             output_tokens=event.output_tokens,
             input_per_million=price.input_per_million,
             output_per_million=price.output_per_million,
-            multiplier=as_decimal(key["org__plan__price_multiplier"]) or Decimal(1),
+            multiplier=key.multiplier,
         )
         accepted.append((index, event))
 
@@ -308,12 +319,12 @@ def _apply(events: list[Event], keys: dict, now: datetime) -> None:
         if team_id is not None:
             team_deltas[as_uuid(team_id)].release += amount
 
-    org_of_key = {k: row["org_id"] for k, row in keys.items()}
-    tz_of_key = {k: row["org__timezone"] for k, row in keys.items()}
+    org_of_key = {k: facts.org_id for k, facts in keys.items()}
+    tz_of_key = {k: facts.org_timezone for k, facts in keys.items()}
     team_info = {
-        row["team_id"]: (row["org_id"], row["org__timezone"], row["team__limit_period"])
-        for row in keys.values()
-        if row["team_id"]
+        facts.team_id: (facts.org_id, facts.org_timezone, facts.team_limit_period)
+        for facts in keys.values()
+        if facts.team_id
     }
     with connection.cursor() as cursor:
         for org_id in sorted(wallets, key=str):
@@ -356,7 +367,7 @@ def _apply(events: list[Event], keys: dict, now: datetime) -> None:
                     key_id, org_id, "month", period_bounds(LimitPeriod.MONTHLY, now, tz), d
                 ),
                 CounterChange(
-                    key_id, org_id, "limit", period_bounds(keys[key_id]["limit_period"], now, tz), d
+                    key_id, org_id, "limit", period_bounds(keys[key_id].limit_period, now, tz), d
                 ),
             ]
         _add_to_counters(cursor, "key_id", key_changes, now)

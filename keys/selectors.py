@@ -7,6 +7,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 from django.db.models import F, Q, QuerySet, TextField
 from django.db.models.functions import Cast
@@ -17,6 +18,7 @@ from django.utils.dateparse import parse_datetime
 from audit.models import AuditEvent
 from billing import rollups
 from billing.models import UsageEvent
+from billing.usage import KeyFacts
 from gateway_console import selectors as tenancy
 from gateway_console.models import Membership
 from keys.models import Key, KeyStatus
@@ -39,6 +41,31 @@ SORTS = {
 DEFAULT_SORT = "-created"
 STATUS_FILTERS = ("active", "disabled", "expired", "deleted")
 BATCH_ACTIONS = ("keys.disabled", "keys.enabled", "keys.deleted", "keys.moved")
+
+
+def key_facts(ids: set[uuid.UUID]) -> dict[uuid.UUID, KeyFacts]:
+    """What billing records of a usage event's key (registered with billing.usage)."""
+
+    rows = Key.objects.filter(pk__in=ids).values(
+        "id",
+        "org_id",
+        "team_id",
+        "limit_period",
+        "org__timezone",
+        "org__plan__price_multiplier",
+        "team__limit_period",
+    )
+    return {
+        row["id"]: KeyFacts(
+            org_id=row["org_id"],
+            team_id=row["team_id"],
+            limit_period=row["limit_period"],
+            org_timezone=row["org__timezone"],
+            multiplier=row["org__plan__price_multiplier"] or Decimal(1),
+            team_limit_period=row["team__limit_period"],
+        )
+        for row in rows
+    }
 
 
 def _keys_in_scope(membership: Membership) -> QuerySet[Key]:

@@ -24,7 +24,6 @@ MAX_FUNCTION_LINES = 60
 # What breaks a rule today.
 UPWARD_IMPORTS: set[tuple[str, str]] = {
     ("billing.alerts", "keys.models"),
-    ("billing.usage", "keys.models"),
 }
 CIRCLES: set[frozenset[str]] = set()
 LONG_MODULES: set[str] = {
