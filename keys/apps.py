@@ -9,7 +9,9 @@ class KeysConfig(AppConfig):
         from django.urls import reverse
 
         from audit.selectors import register_target_page
+        from billing.alerts import register_key_alerts
         from billing.usage import register_key_facts
+        from keys.alerts import expiring_key_alerts, key_cap_alerts, key_names
         from keys.models import Key
         from keys.selectors import key_facts
 
@@ -17,3 +19,8 @@ class KeysConfig(AppConfig):
         register_target_page("key", Key, lambda pk: reverse("keys:detail", args=[pk]))
         # Usage (billing) records events of keys, which it may not import.
         register_key_facts(key_facts)
+        # Alerts (billing) are raised about keys too; evaluate runs the sources by their order,
+        # between billing's wallet (10) and team caps (30) alerts.
+        register_key_alerts(
+            sources=[(20, key_cap_alerts), (40, expiring_key_alerts)], names=key_names
+        )

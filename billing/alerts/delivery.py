@@ -1,0 +1,216 @@
+"""Delivering raised alerts: an email to the org's owners and admins, and a signed POST to the
+org's webhook (public receivers only), each retried by its Celery task."""
+
+import hashlib
+import hmac
+import http.client
+import json
+import logging
+import time
+import urllib.error
+import urllib.request
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from django.conf import settings as django_settings
+from django.core import mail
+from django.db.models import F
+
+from billing import money, webhook_guard
+from billing.alerts.common import KEY_CAPS, TEAM_CAPS, WebhookFailed, key_names
+from billing.models import Alert, AlertKind, AlertSettings
+from gateway_console.models import Membership, Role, Team
+
+logger = logging.getLogger("billing.alerts")
+
+
+def _owner_id(alert: Alert) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(alert.subject.split("/")[0])
+    except ValueError:
+        return None
+
+
+def _cap_label(alert: Alert) -> str:
+    caps = TEAM_CAPS if alert.kind == AlertKind.TEAM_CAP else KEY_CAPS
+    cap = alert.subject.partition("/")[2]
+    return caps.get(cap, ("cap",))[0]
+
+
+def titles(alerts: list[Alert]) -> dict[int, str]:
+    """A one-line title per alert, naming its key or team (two queries at most)."""
+    key_ids = {
+        _owner_id(a) for a in alerts if a.kind in (AlertKind.KEY_CAP, AlertKind.KEY_EXPIRING)
+    }
+    team_ids = {_owner_id(a) for a in alerts if a.kind == AlertKind.TEAM_CAP}
+    names_of_keys = key_names(key_ids)
+    team_names = (
+        dict(Team.objects.filter(pk__in=team_ids).values_list("id", "name")) if team_ids else {}
+    )
+    result = {}
+    for a in alerts:
+        if a.kind == AlertKind.WALLET_LOW:
+            result[a.pk] = f"Wallet below {money.display(Decimal(a.threshold))}"
+        elif a.kind == AlertKind.KEY_EXPIRING:
+            result[a.pk] = f"Key {names_of_keys.get(_owner_id(a), '?')} expires on {a.threshold}"
+        elif a.kind == AlertKind.TEAM_CAP:
+            result[a.pk] = (
+                f"Team {team_names.get(_owner_id(a), '?')} passed {a.threshold}% of its "
+                f"{_cap_label(a)}"
+            )
+        else:
+            result[a.pk] = (
+                f"Key {names_of_keys.get(_owner_id(a), '?')} passed {a.threshold}% of its "
+                f"{_cap_label(a)}"
+            )
+    return result
+
+
+def recipients_by_org(org_ids: set) -> dict:
+    """The email addresses of each org's owners and admins (active users), in one query."""
+    result: dict = {}
+    rows = (
+        Membership.objects.filter(
+            org_id__in=org_ids, role__in=[Role.OWNER, Role.ADMIN], user__is_active=True
+        )
+        .order_by("user__email")
+        .values_list("org_id", "user__email")
+    )
+    for org_id, email in rows:
+        result.setdefault(org_id, []).append(email)
+    return result
+
+
+def _email_body(alert: Alert, title: str) -> str:
+    return (
+        f"{alert.message}\n\n"
+        f"Organisation: {alert.org.name}\n"
+        f"Alert: {title}\n"
+        f"Raised: {alert.created_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC\n\n"
+        "Each alert is sent once per threshold per period. You receive it as an owner or admin "
+        f"of {alert.org.name} in Gateway Console; the alerts and their settings are under "
+        "Alerts there.\n"
+    )
+
+
+def email_alerts(alert_ids: list[int], *, now: datetime) -> int:
+    """Emails each alert not emailed yet to its org's owners and admins, one message per alert.
+    Marks what was sent; raises the first sending error after marking, so a retry sends only
+    the rest. Returns how many were sent."""
+    alerts = list(
+        Alert.objects.filter(pk__in=alert_ids, emailed_at__isnull=True)
+        .select_related("org")
+        .order_by("id")
+    )
+    if not alerts:
+        return 0
+    recipients = recipients_by_org({a.org_id for a in alerts})
+    names = titles(alerts)
+    sent: list[int] = []
+    error: Exception | None = None
+    with mail.get_connection() as mail_connection:
+        for alert in alerts:
+            to = recipients.get(alert.org_id)
+            if not to:
+                continue
+            message = mail.EmailMessage(
+                subject=f"[Gateway Console] {alert.org.name}: {names[alert.pk]}",
+                body=_email_body(alert, names[alert.pk]),
+                to=to,
+                connection=mail_connection,
+            )
+            try:
+                message.send()
+            except OSError as exc:  # smtplib's errors are OSErrors
+                error = exc
+                break
+            sent.append(alert.pk)
+    if sent:
+        Alert.objects.filter(pk__in=sent).update(emailed_at=now)
+    if error is not None:
+        raise error
+    return len(sent)
+
+
+def webhook_payload(alert: Alert) -> dict:
+    return {
+        "id": alert.pk,
+        "org": str(alert.org_id),
+        "kind": alert.kind,
+        "subject": alert.subject,
+        "threshold": alert.threshold,
+        "message": alert.message,
+        "created_at": alert.created_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+    }
+
+
+def signature(secret: str, timestamp: str, body: bytes) -> str:
+    """`sha256=` and the hex HMAC-SHA256 of `timestamp + "." + body`, keyed with the secret."""
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return f"sha256={digest.hexdigest()}"
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    # A redirect is not a delivery: a POST must not turn into a GET somewhere else.
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+_opener = urllib.request.build_opener(_NoRedirect)
+
+
+def post_webhook(alert_id: int, *, now: datetime) -> bool:
+    """One delivery attempt of an alert to its org's webhook. Returns whether it was delivered
+    now; raises WebhookFailed (which Celery retries) when the receiver could not take it."""
+    alert = Alert.objects.select_related("org").filter(pk=alert_id).first()
+    if alert is None or alert.webhook_delivered_at is not None:
+        return False
+    setting = AlertSettings.objects.filter(org_id=alert.org_id).first()
+    if setting is None or not setting.webhook_url or not setting.webhook_secret:
+        return False
+    refused = webhook_guard.refusal(setting.webhook_url)
+    if refused:
+        # Checked again at delivery: the name may resolve elsewhere than when it was saved.
+        Alert.objects.filter(pk=alert.pk).update(
+            webhook_attempts=F("webhook_attempts") + 1, webhook_last_error=refused[:300]
+        )
+        logger.warning("alert %s: webhook refused: %s", alert.pk, refused)
+        return False
+    body = json.dumps(webhook_payload(alert), separators=(",", ":")).encode()
+    timestamp = str(int(time.time()))
+    request = urllib.request.Request(  # noqa: S310 (the URL form field allows http and https only)
+        setting.webhook_url,
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "User-Agent": "GatewayConsole-Alerts/1",
+            "X-Console-Timestamp": timestamp,
+            "X-Console-Signature": signature(setting.webhook_secret, timestamp, body),
+        },
+    )
+    error = ""
+    try:
+        with _opener.open(request, timeout=django_settings.ALERT_WEBHOOK_TIMEOUT) as response:
+            status = response.status
+    except urllib.error.HTTPError as exc:
+        error = f"HTTP {exc.code} from the receiver"
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        error = f"Could not reach the receiver: {reason}"
+    else:
+        if not 200 <= status < 300:
+            error = f"HTTP {status} from the receiver"
+    if not error:
+        Alert.objects.filter(pk=alert.pk).update(
+            webhook_attempts=F("webhook_attempts") + 1,
+            webhook_delivered_at=now,
+            webhook_last_error="",
+        )
+        return True
+    Alert.objects.filter(pk=alert.pk).update(
+        webhook_attempts=F("webhook_attempts") + 1, webhook_last_error=error[:300]
+    )
+    logger.warning("alert %s: webhook delivery failed: %s", alert.pk, error)
+    raise WebhookFailed(error)

@@ -1,0 +1,99 @@
+"""What the alert pages and the navigation badge read."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.urls import reverse
+
+from billing import money
+from billing.alerts.common import BADGE_MAX, BADGE_WINDOW, PAGE_SIZE, SEEN_SESSION_KEY
+from billing.alerts.delivery import _cap_label, _owner_id
+from billing.models import Alert, AlertKind, AlertSettings
+from gateway_console.models import Membership
+
+
+def watching(setting: AlertSettings) -> list[str]:
+    """What the settings watch, in words."""
+    result = []
+    if setting.wallet_below is not None:
+        result.append(f"wallet below {money.display(setting.wallet_below)}")
+    caps = [f"{t}%" for t, on in ((80, setting.cap_at_80), (100, setting.cap_at_100)) if on]
+    if caps:
+        result.append(f"caps at {' and '.join(caps)}")
+    if setting.key_expiring:
+        result.append("keys expiring within 7 days")
+    return result
+
+
+@dataclass(frozen=True)
+class AlertRow:
+    alert: Alert
+    threshold_label: str
+    link: str | None
+    # "deleted" (red) for a cap reached or a low wallet, "expired" (amber) for a warning.
+    badge: str
+
+
+@dataclass(frozen=True)
+class AlertPage:
+    rows: list[AlertRow]
+    older_than: int | None
+
+
+def _threshold_label(alert: Alert) -> str:
+    if alert.kind == AlertKind.WALLET_LOW:
+        return f"below {money.display(Decimal(alert.threshold))}"
+    if alert.kind == AlertKind.KEY_EXPIRING:
+        return f"expires {alert.threshold}"
+    return f"{alert.threshold}% of {_cap_label(alert)}"
+
+
+def _link(alert: Alert) -> str | None:
+    owner = _owner_id(alert)
+    if owner is None or alert.kind == AlertKind.WALLET_LOW:
+        return None
+    if alert.kind == AlertKind.TEAM_CAP:
+        return reverse("team-detail", args=[owner])
+    return reverse("keys:detail", args=[owner])
+
+
+def alerts_of(membership: Membership, *, before: int | None = None) -> AlertPage:
+    """The org's alerts, newest first, a page at a time (keyset on the id). One query."""
+    queryset = Alert.objects.filter(org_id=membership.org_id).order_by("-id")
+    if before is not None:
+        queryset = queryset.filter(id__lt=before)
+    alerts = list(queryset[: PAGE_SIZE + 1])
+    rows = [
+        AlertRow(
+            a,
+            _threshold_label(a),
+            _link(a),
+            "deleted" if a.threshold == "100" or a.kind == AlertKind.WALLET_LOW else "expired",
+        )
+        for a in alerts[:PAGE_SIZE]
+    ]
+    older = alerts[PAGE_SIZE - 1].pk if len(alerts) > PAGE_SIZE else None
+    return AlertPage(rows, older)
+
+
+def seen_alert_id(session, org_id) -> int:
+    return int((session.get(SEEN_SESSION_KEY) or {}).get(str(org_id), 0))
+
+
+def mark_alerts_seen(session, org_id, newest_id: int) -> None:
+    """Remembers, per session and org, the newest alert shown, so the badge counts what is new."""
+    seen = dict(session.get(SEEN_SESSION_KEY) or {})
+    if newest_id > seen.get(str(org_id), 0):
+        seen[str(org_id)] = newest_id
+        session[SEEN_SESSION_KEY] = seen
+
+
+def unseen_alert_count(org_id, *, seen_id: int, now: datetime) -> int:
+    """Alerts of the last week newer than `seen_id`, counted up to BADGE_MAX + 1. One query."""
+    return (
+        Alert.objects.filter(org_id=org_id, id__gt=seen_id, created_at__gte=now - BADGE_WINDOW)
+        .order_by()
+        .values("id")[: BADGE_MAX + 1]
+        .count()
+    )

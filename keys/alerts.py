@@ -1,0 +1,122 @@
+"""The alerts about keys: a key's caps at 80% or 100% of their period, and a key about to
+expire. Billing raises and delivers them (billing.alerts); these are the keys' sources, which
+keys.apps registers, since billing may not import keys."""
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from django.db.models import F, Q
+
+from billing.alerts import EXPIRY_WARNING, KEY_CAPS, Candidate
+from billing.alerts.evaluation import (
+    NEAR,
+    CapUse,
+    cap_alerts,
+    current_period,
+    local_time,
+    period_label,
+    scoped,
+    setting_of,
+)
+from billing.models import AlertKind, Counter, CounterKind
+from billing.periods import LimitPeriod, period_bounds
+from gateway_console.models import Org
+from keys.models import Key, KeyStatus
+
+
+def key_cap_alerts(now: datetime, org: Org | None, org_settings: dict) -> list[Candidate]:
+    rows = (
+        scoped(Counter.objects.filter(key__isnull=False), org)
+        .filter(current_period(now))
+        .filter(key__status=KeyStatus.ACTIVE)
+        .filter(Q(key__expires_at__isnull=True) | Q(key__expires_at__gt=now))
+        .alias(tokens_percent=F("tokens") * 100)
+        .filter(
+            Q(kind=CounterKind.MONTH, spend_micros__gte=F("key__monthly_spend_cap") * NEAR)
+            | Q(kind=CounterKind.LIMIT, spend_micros__gte=F("key__cost_limit") * NEAR)
+            | Q(kind=CounterKind.LIMIT, tokens_percent__gte=F("key__token_limit") * 79)
+        )
+        .values(
+            "org_id",
+            "org__timezone",
+            "key_id",
+            "key__name",
+            "key__display_prefix",
+            "key__last4",
+            "key__monthly_spend_cap",
+            "key__cost_limit",
+            "key__token_limit",
+            "key__limit_period",
+            "kind",
+            "spend_micros",
+            "tokens",
+            "period_start",
+            "period_end",
+        )
+    )
+    uses = []
+    for row in rows:
+        if row["kind"] == CounterKind.MONTH:
+            caps = [("monthly_spend", row["key__monthly_spend_cap"], row["spend_micros"])]
+        else:
+            caps = [
+                ("cost", row["key__cost_limit"], row["spend_micros"]),
+                ("tokens", row["key__token_limit"], row["tokens"]),
+            ]
+        for cap, limit_value, used in caps:
+            label, _, unit = KEY_CAPS[cap]
+            uses.append(
+                CapUse(
+                    org_id=row["org_id"],
+                    tz=row["org__timezone"],
+                    subject=f"{row['key_id']}/{cap}",
+                    who=f"Key “{row['key__name']}” ({row['key__display_prefix']}…{row['key__last4']})",
+                    # The monthly spend cap is monthly by its name; the others follow the key's
+                    # limit period.
+                    label=label
+                    if cap == "monthly_spend"
+                    else period_label(label, row["key__limit_period"]),
+                    unit=unit,
+                    used=used,
+                    limit_value=limit_value,
+                    period_start=row["period_start"],
+                    period_end=row["period_end"],
+                )
+            )
+    return cap_alerts(uses, AlertKind.KEY_CAP, org_settings)
+
+
+def expiring_key_alerts(now: datetime, org: Org | None, org_settings: dict) -> list[Candidate]:
+    rows = (
+        scoped(Key.objects.filter(status=KeyStatus.ACTIVE), org)
+        .filter(expires_at__gt=now, expires_at__lte=now + EXPIRY_WARNING)
+        .values_list(
+            "org_id", "org__timezone", "id", "name", "display_prefix", "last4", "expires_at"
+        )
+    )
+    candidates = []
+    for org_id, tz, key_id, name, prefix, last4, expires_at in rows:
+        if not setting_of(org_settings, org_id).key_expiring:
+            continue
+        day = expires_at.astimezone(ZoneInfo(tz)).date()
+        days = (expires_at - now).days
+        when = "within a day" if days == 0 else f"in {days} day{'s' if days > 1 else ''}"
+        candidates.append(
+            Candidate(
+                org_id=org_id,
+                kind=AlertKind.KEY_EXPIRING,
+                subject=str(key_id),
+                threshold=day.isoformat(),
+                period_start=period_bounds(LimitPeriod.DAILY, expires_at, tz)[0],
+                message=(
+                    f"Key “{name}” ({prefix}…{last4}) expires {when}, at {local_time(expires_at, tz)}. "
+                    "Requests with it fail from then on; change its expiry or replace it."
+                ),
+            )
+        )
+    return candidates
+
+
+def key_names(ids: set) -> dict:
+    """{key id: name}, for the alerts' email and webhook."""
+    return dict(Key.objects.filter(pk__in=ids).values_list("id", "name"))
