@@ -80,7 +80,7 @@ def seed() -> dict:
     django.setup()
     from decimal import Decimal
 
-    from billing.models import ModelPrice, Plan, Wallet
+    from billing.ledger.models import ModelPrice, Plan, Wallet
     from gateway_console import secret
     from gateway_console.models import Org, Team
     from keys.models import Key
@@ -327,7 +327,8 @@ def measure_gateway(data: dict) -> dict:
     settles its hold."""
     from django.utils import timezone
 
-    from billing.models import Hold, UsageEvent
+    from billing.limits.models import Hold
+    from billing.usage.models import UsageEvent
 
     with gateway.Gateways(PORT, GATEWAY_TOKEN, data["plaintexts"][:1000]) as gateways:
         figures = gateways.throughput(DURATION)
@@ -410,7 +411,7 @@ def measure_resets() -> dict:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from billing.resets import reset_periods_due
+    from billing.limits.resets import reset_periods_due
 
     figures = {}
     for keys, name in ((1_000, "1k"), (RESET_KEYS, "100k")):

@@ -12,18 +12,12 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from audit import Actor
-from billing import money, services
-from billing.models import (
-    Counter,
-    Hold,
-    ModelPrice,
-    Plan,
-    ReconciliationFinding,
-    UsageEvent,
-    Wallet,
-    WalletEntry,
-)
+from billing import money
+from billing.ledger import services
+from billing.ledger.models import ModelPrice, Plan, ReconciliationFinding, Wallet, WalletEntry
+from billing.limits.models import Counter, Hold
 from billing.pricing import micros_to_money, money_to_micros
+from billing.usage.models import UsageEvent
 from gateway_console.models import Org
 
 
@@ -63,7 +57,7 @@ def _dollars(micros: int) -> str:
 
 
 class WalletMoneyForm(forms.Form):
-    """What platform staff may do to a wallet; each choice is one service (billing.services)."""
+    """What platform staff may do to a wallet; each choice is one service (billing.ledger.services)."""
 
     ACTIONS = {
         "top_up": "Top up (adds the amount)",

@@ -14,8 +14,8 @@ from ninja.parser import Parser
 from ninja.security import HttpBearer
 
 from audit.api import router as audit_router
-from billing.api import router as billing_router
-from billing.team_api import router as teams_router
+from billing.ledger.api import router as billing_router
+from billing.limits.api import router as teams_router
 from config.gateway_openapi import add_gateway_paths
 from gateway_console import admin_tokens
 from gateway_console.contract import ContractError

@@ -2,9 +2,8 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 
-from billing import alert_views, team_views
 from billing import urls as billing_urls
-from billing.views import usage_view
+from billing.usage.gateway import usage_view
 from config.api import api
 from config.health import health
 from gateway_console import views
@@ -17,10 +16,8 @@ urlpatterns = [
     path("sign-out/", auth_views.LogoutView.as_view(), name="sign-out"),
     path("orgs/switch/", views.switch_org, name="switch-org"),
     path("no-org/", views.no_org, name="no-org"),
-    path("teams/", team_views.team_list, name="teams"),
-    path("teams/new/", team_views.team_new, name="team-new"),
-    path("teams/<uuid:team_id>/", team_views.team_detail, name="team-detail"),
-    path("teams/<uuid:team_id>/edit/", team_views.team_edit, name="team-edit"),
+    # Billing's teams and alerts pages.
+    path("", include(billing_urls.top_level)),
     path("members/", views.member_list, name="members"),
     path("admin-tokens/", views.admin_token_list, name="admin-tokens"),
     path("admin-tokens/new/", views.admin_token_new, name="admin-token-new"),
@@ -28,13 +25,6 @@ urlpatterns = [
         "admin-tokens/<uuid:token_id>/revoke/",
         views.admin_token_revoke,
         name="admin-token-revoke",
-    ),
-    path("billing/alerts/", alert_views.alert_list, name="alerts"),
-    path("billing/alerts/settings/", alert_views.alert_settings, name="alert-settings"),
-    path(
-        "billing/alerts/settings/webhook-secret/",
-        alert_views.webhook_secret_regenerate,
-        name="alert-webhook-secret",
     ),
     path("keys/", include("keys.urls")),
     path("gateway/", keys_views.gateway, name="gateway"),

@@ -1,5 +1,5 @@
 """The reset periods a team's limits (and a key's) run in. The periods' bounds, in an org's time
-zone, are billing's (billing.periods.period_bounds)."""
+zone, are billing's (billing.limits.periods.period_bounds)."""
 
 from django.db import models
 

@@ -18,8 +18,9 @@ from billing.alerts.evaluation import (
     scoped,
     setting_of,
 )
-from billing.models import AlertKind, Counter, CounterKind
-from billing.periods import LimitPeriod, period_bounds
+from billing.alerts.models import AlertKind
+from billing.limits.models import Counter, CounterKind
+from billing.limits.periods import LimitPeriod, period_bounds
 from gateway_console.models import Org
 from keys.models import Key, KeyStatus
 

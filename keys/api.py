@@ -20,11 +20,11 @@ from ninja.responses import Status
 from pydantic import ConfigDict, StringConstraints
 
 from audit import Actor
-from billing import selectors as billing_selectors
-from billing.models import UsageEvent
+from billing.limits.periods import LimitPeriod
 from billing.money import to_money
-from billing.periods import LimitPeriod
 from billing.pricing import micros_to_money
+from billing.usage.models import UsageEvent
+from billing.usage.selectors import usage_event_for
 from gateway_console import admin_tokens
 from gateway_console.api_schemas import READ, WRITE, UtcDatetime, errors
 from gateway_console.contract import ContractError
@@ -660,4 +660,4 @@ def request_out(event: UsageEvent) -> dict:
     description="Also for requests of keys that have since been deleted.",
 )
 def get_request(request: HttpRequest, request_id: RequestId):
-    return request_out(billing_selectors.usage_event_for(_membership(request), request_id))
+    return request_out(usage_event_for(_membership(request), request_id))

@@ -10,7 +10,7 @@ class KeysConfig(AppConfig):
 
         from audit.selectors import register_target_page
         from billing.alerts import register_key_alerts
-        from billing.usage import register_key_facts
+        from billing.usage.services import register_key_facts
         from keys.alerts import expiring_key_alerts, key_cap_alerts, key_names
         from keys.models import Key
         from keys.selectors import key_facts

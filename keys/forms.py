@@ -7,7 +7,7 @@ from django import forms
 from django.conf import settings
 from django.utils import timezone
 
-from billing.periods import LimitPeriod
+from billing.limits.periods import LimitPeriod
 from gateway_console.models import Team
 from keys.models import Key, KeyType
 from keys.services import BatchAction, KeySettings

@@ -5,9 +5,9 @@ from django.db.models import BigIntegerField, F, Q, QuerySet, Subquery
 from django.db.models.functions import Cast, Coalesce, Greatest
 from django.utils import timezone
 
-from billing.models import Counter, CounterKind
-from billing.periods import LimitPeriod, period_bounds
-from billing.selectors import (
+from billing.limits.models import Counter, CounterKind
+from billing.limits.periods import LimitPeriod, period_bounds
+from billing.limits.selectors import (
     LimitUse,
     current_counter,
     current_use,

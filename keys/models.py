@@ -5,8 +5,8 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from billing.limits.periods import LimitPeriod
 from billing.money import DECIMAL_PLACES, MAX_DIGITS
-from billing.periods import LimitPeriod
 from gateway_console.models import Org, Team
 
 

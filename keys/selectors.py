@@ -16,9 +16,9 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from audit.models import AuditEvent
-from billing import rollups
-from billing.models import UsageEvent
-from billing.usage import KeyFacts
+from billing.usage import rollups
+from billing.usage.models import UsageEvent
+from billing.usage.services import KeyFacts
 from gateway_console import selectors as tenancy
 from gateway_console.models import Membership
 from keys.models import Key, KeyStatus
@@ -44,7 +44,7 @@ BATCH_ACTIONS = ("keys.disabled", "keys.enabled", "keys.deleted", "keys.moved")
 
 
 def key_facts(ids: set[uuid.UUID]) -> dict[uuid.UUID, KeyFacts]:
-    """What billing records of a usage event's key (registered with billing.usage)."""
+    """What billing records of a usage event's key (registered with billing.usage.services)."""
 
     rows = Key.objects.filter(pk__in=ids).values(
         "id",

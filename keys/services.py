@@ -10,10 +10,10 @@ from django.utils import timezone
 
 import audit
 from audit import Actor
-from billing import resets
-from billing.models import CounterKind
+from billing.limits import resets
+from billing.limits.models import CounterKind
+from billing.limits.periods import LimitPeriod
 from billing.money import to_money
-from billing.periods import LimitPeriod
 from gateway_console import secret
 from gateway_console.models import Org, Team
 from keys.models import Key, KeyStatus, KeyType, SecretShown

@@ -12,10 +12,11 @@ from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_http_methods, require_POST
 
 from audit import Actor
-from billing import selectors as billing_selectors
-from billing import traffic, usage_views
+from billing.limits.selectors import capped_teams
 from billing.money import display
 from billing.pricing import micros_to_money
+from billing.usage import traffic
+from billing.usage import views as usage_views
 from gateway_console import selectors as tenancy
 from gateway_console.roles import membership_required, role_required
 from keys import limits, selectors, services
@@ -332,7 +333,7 @@ def caps(request: HttpRequest) -> HttpResponse:
         "rows": rows,
         "sort": sort,
         "sorts": limits.CAP_SORTS,
-        "teams": billing_selectors.capped_teams(org),
+        "teams": capped_teams(org),
     }
     template = (
         "billing/_caps_table.html"

@@ -3,7 +3,7 @@ from django.db import connection
 from django.test import Client
 
 from audit import append_only
-from billing import traffic
+from billing.usage import traffic
 from gateway_console.middleware import SESSION_ORG_KEY
 from gateway_console.models import Role
 from tests.factories import MembershipFactory, OrgFactory, TeamFactory, make_key

@@ -35,7 +35,8 @@ def test_gateway_authorizes_and_records_usage(org, settings, client):
     import json
     from decimal import Decimal
 
-    from billing.models import Counter, ModelPrice, Wallet
+    from billing.ledger.models import ModelPrice, Wallet
+    from billing.limits.models import Counter
     from tests.factories import make_key
 
     settings.GATEWAY_TOKENS = ["smoke-token"]

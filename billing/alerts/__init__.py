@@ -43,14 +43,14 @@ from billing.alerts.delivery import (
     webhook_payload,
 )
 from billing.alerts.evaluation import Candidate, alerts_raised, evaluate
-from billing.alerts.pages import (
+from billing.alerts.selectors import (
     alerts_of,
     mark_alerts_seen,
     seen_alert_id,
     unseen_alert_count,
     watching,
 )
-from billing.alerts.settings import (
+from billing.alerts.services import (
     SETTINGS_FIELDS,
     alert_settings_of,
     regenerate_webhook_secret,

@@ -3,8 +3,8 @@
 from collections.abc import Callable
 from datetime import timedelta
 
-from billing.models import CounterKind
-from billing.periods import LimitPeriod
+from billing.limits.models import CounterKind
+from billing.limits.periods import LimitPeriod
 
 EXPIRY_WARNING = timedelta(days=7)
 # Rows per INSERT statement: 9 parameters each stays far below SQLite's 32,766.

@@ -17,9 +17,10 @@ from django.conf import settings as django_settings
 from django.core import mail
 from django.db.models import F
 
-from billing import money, webhook_guard
+from billing import money
 from billing.alerts.common import KEY_CAPS, TEAM_CAPS, WebhookFailed, key_names
-from billing.models import Alert, AlertKind, AlertSettings
+from billing.alerts.models import Alert, AlertKind, AlertSettings
+from billing.alerts.webhook_guard import refusal
 from gateway_console.models import Membership, Role, Team
 
 logger = logging.getLogger("billing.alerts")
@@ -169,7 +170,7 @@ def post_webhook(alert_id: int, *, now: datetime) -> bool:
     setting = AlertSettings.objects.filter(org_id=alert.org_id).first()
     if setting is None or not setting.webhook_url or not setting.webhook_secret:
         return False
-    refused = webhook_guard.refusal(setting.webhook_url)
+    refused = refusal(setting.webhook_url)
     if refused:
         # Checked again at delivery: the name may resolve elsewhere than when it was saved.
         Alert.objects.filter(pk=alert.pk).update(

@@ -14,9 +14,10 @@ from django.dispatch import Signal
 
 from billing import money
 from billing.alerts.common import _PERIOD_WORD, INSERT_CHUNK, KEY_ALERT_SOURCES, TEAM_CAPS
+from billing.alerts.models import AlertKind, AlertSettings
 from billing.dbvalues import as_uuid, db_id, db_time
-from billing.models import AlertKind, AlertSettings, Counter, CounterKind
-from billing.periods import LimitPeriod, period_bounds
+from billing.limits.models import Counter, CounterKind
+from billing.limits.periods import LimitPeriod, period_bounds
 from billing.pricing import micros_to_money, money_to_micros
 from gateway_console.models import Org
 
@@ -301,7 +302,7 @@ def _insert(candidates: list[Candidate], now: datetime) -> list[tuple[int, uuid.
     return raised
 
 
-# Sent once the raised alerts are committed; billing.tasks queues their delivery (the domain
+# Sent once the raised alerts are committed; billing.alerts.tasks queues their delivery (the domain
 # never imports its task module: the tasks import the domain).
 alerts_raised = Signal()
 

@@ -5,7 +5,7 @@ from django.db import migrations
 
 
 def forwards(apps, schema_editor):
-    from billing.rollups import rebuild_rollups
+    from billing.usage.rollups import rebuild_rollups
 
     if apps.get_model("billing", "UsageEvent").objects.exists():
         rebuild_rollups()

@@ -5,8 +5,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from billing.models import UsageEvent
-from billing.rollups import rebuild_rollups
+from billing.usage.models import UsageEvent
+from billing.usage.rollups import rebuild_rollups
 from keys.models import Key
 from tests.api.conftest import error_of
 from tests.factories import make_key

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from billing.models import ModelPrice, Plan
+from billing.ledger.models import ModelPrice, Plan
 from gateway_console.models import Role
 from tests.factories import MembershipFactory
 

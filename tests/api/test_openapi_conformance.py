@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis import checks
 
-from billing.models import UsageEvent
+from billing.usage.models import UsageEvent
 from config.wsgi import application
 from tests.factories import TeamFactory, make_key
 

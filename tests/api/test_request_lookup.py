@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from billing.models import UsageEvent
+from billing.usage.models import UsageEvent
 from keys.models import Key
 from tests.api.conftest import error_of
 

@@ -8,7 +8,8 @@ import pytest
 from django.utils import timezone
 
 from audit import Actor
-from billing.models import Counter, CounterPeriod, UsageEvent
+from billing.limits.models import Counter, CounterPeriod
+from billing.usage.models import UsageEvent
 from gateway_console.models import Team
 from keys import services as key_services
 from tests.api.conftest import error_of, events

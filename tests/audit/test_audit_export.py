@@ -15,7 +15,7 @@ import audit
 from audit import Actor, export, selectors
 from audit.chain import HASHED_FIELDS
 from audit.models import AuditEvent
-from billing.teams import create_team
+from billing.limits.services import create_team
 from tests.audit.test_verify_audit_chain import _tamper
 
 pytestmark = pytest.mark.django_db

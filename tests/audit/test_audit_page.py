@@ -7,7 +7,7 @@ from django.urls import reverse
 
 import audit
 from audit import Actor
-from billing.teams import create_team
+from billing.limits.services import create_team
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ from django.urls import reverse
 import audit
 from audit import Actor, selectors
 from audit.models import AuditEvent
-from billing.teams import create_team
+from billing.limits.services import create_team
 from gateway_console.models import Org
 from keys import services as key_services
 from tests.factories import make_key

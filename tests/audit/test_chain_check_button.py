@@ -6,7 +6,7 @@ from django.urls import reverse
 
 from audit import Actor
 from audit.models import AuditEvent
-from billing.teams import create_team
+from billing.limits.services import create_team
 from tests.audit.test_verify_audit_chain import _tamper
 
 pytestmark = pytest.mark.django_db

@@ -9,7 +9,7 @@ from audit import Actor
 from audit.chain import GENESIS_HASH, event_hash, first_break
 from audit.models import AuditEvent
 from audit.services import AuditOutsideTransaction
-from billing.teams import create_team
+from billing.limits.services import create_team
 from keys import services as key_services
 from keys.models import Key, KeyStatus
 

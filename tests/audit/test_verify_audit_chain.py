@@ -8,7 +8,7 @@ from django.db import DatabaseError, connection, transaction
 
 from audit import Actor, append_only
 from audit.models import AuditEvent
-from billing.teams import create_team
+from billing.limits.services import create_team
 
 pytestmark = pytest.mark.django_db
 

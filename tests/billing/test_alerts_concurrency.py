@@ -9,8 +9,9 @@ import pytest
 from django.db import connection
 
 from billing import alerts
-from billing.models import Alert, Counter
-from billing.periods import period_bounds
+from billing.alerts.models import Alert
+from billing.limits.models import Counter
+from billing.limits.periods import period_bounds
 from gateway_console.models import Role
 from keys.models import Key
 from tests.factories import MembershipFactory, OrgFactory

@@ -8,8 +8,9 @@ import pytest
 from django.core.mail.backends.locmem import EmailBackend
 
 from billing import alerts
-from billing.models import Alert, AlertSettings, Counter
-from billing.periods import period_bounds
+from billing.alerts.models import Alert, AlertSettings
+from billing.limits.models import Counter
+from billing.limits.periods import period_bounds
 from gateway_console.models import Role
 from tests.factories import MembershipFactory, make_key
 

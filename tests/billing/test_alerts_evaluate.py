@@ -7,8 +7,10 @@ from decimal import Decimal
 import pytest
 
 from billing import alerts
-from billing.models import Alert, AlertSettings, Counter, Wallet
-from billing.periods import period_bounds
+from billing.alerts.models import Alert, AlertSettings
+from billing.ledger.models import Wallet
+from billing.limits.models import Counter
+from billing.limits.periods import period_bounds
 from keys.models import Key, KeyStatus
 from tests.factories import OrgFactory, TeamFactory, make_key
 

@@ -8,7 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from billing.models import Alert
+from billing.alerts.models import Alert
 from tests.factories import make_key
 
 pytestmark = pytest.mark.django_db

@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from audit.models import AuditEvent
-from billing.models import AlertSettings
+from billing.alerts.models import AlertSettings
 
 pytestmark = pytest.mark.django_db
 

@@ -13,9 +13,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from audit import Actor
-from billing import alerts, tasks
-from billing.models import Alert, Counter
-from billing.periods import period_bounds
+from billing import alerts
+from billing.alerts import tasks
+from billing.alerts.models import Alert
+from billing.limits.models import Counter
+from billing.limits.periods import period_bounds
 from tests.factories import make_key
 
 pytestmark = pytest.mark.django_db

@@ -5,7 +5,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from billing.models import Counter, ModelPrice, Plan, Wallet, WalletEntry
+from billing.ledger.models import ModelPrice, Plan, Wallet, WalletEntry
+from billing.limits.models import Counter
 from tests.factories import TeamFactory, make_key
 
 pytestmark = pytest.mark.django_db

@@ -14,9 +14,9 @@ import pytest
 import time_machine
 from django.db import connection
 
-from billing import tasks
-from billing.models import Counter, CounterKind, CounterPeriod
-from billing.periods import LimitPeriod, period_bounds
+from billing.limits import tasks
+from billing.limits.models import Counter, CounterKind, CounterPeriod
+from billing.limits.periods import LimitPeriod, period_bounds
 from config.celery import app
 from keys.models import Key
 from tests.factories import OrgFactory

@@ -7,7 +7,7 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from billing.models import Counter, CounterPeriod
+from billing.limits.models import Counter, CounterPeriod
 from tests.factories import TeamFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.smoke]

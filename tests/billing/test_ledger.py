@@ -13,9 +13,10 @@ from django.forms.models import model_to_dict
 
 from audit import Actor
 from audit.models import AuditEvent
-from billing import usage
-from billing.models import EntryKind, ModelPrice, UsageEvent, Wallet, WalletEntry
-from billing.services import adjust_wallet, refund_wallet, top_up_wallet
+from billing.ledger.models import EntryKind, ModelPrice, Wallet, WalletEntry
+from billing.ledger.services import adjust_wallet, refund_wallet, top_up_wallet
+from billing.usage import services as usage
+from billing.usage.models import UsageEvent
 from tests.factories import OrgFactory, make_key
 from tests.threads import run_writers
 

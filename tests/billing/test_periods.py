@@ -1,4 +1,4 @@
-"""billing.periods.period_bounds: a period is aligned to midnight in the org's time zone, handles
+"""billing.limits.periods.period_bounds: a period is aligned to midnight in the org's time zone, handles
 month ends, leap days and DST changes, and `never` is one period forever (issue 5, "Caps and
 periods"). Named cases first, then every period of whole years swept in zones with odd rules."""
 
@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from billing.periods import EPOCH, LimitPeriod, period_bounds
+from billing.limits.periods import EPOCH, LimitPeriod, period_bounds
 
 HOUR = timedelta(hours=1)
 MICROSECOND = timedelta(microseconds=1)

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import redis
 
-from billing import ratelimit
-from billing.ratelimit import hit
+from billing.limits import ratelimit
+from billing.limits.ratelimit import hit
 
 REDIS_URL = "redis://127.0.0.1:6379/13"
 CLOSED_PORT_URL = "redis://127.0.0.1:1/0"

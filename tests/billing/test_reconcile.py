@@ -14,19 +14,20 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from audit import Actor
-from billing import tasks, usage
 from billing.dbvalues import db_id
-from billing.models import (
-    Counter,
+from billing.ledger import tasks
+from billing.ledger.models import (
     FindingKind,
     ModelPrice,
     ReconciliationFinding,
     Wallet,
     WalletEntry,
 )
-from billing.periods import LimitPeriod
-from billing.reconcile import reconcile_all
-from billing.services import adjust_wallet, refund_wallet, top_up_wallet
+from billing.ledger.reconcile import reconcile_all
+from billing.ledger.services import adjust_wallet, refund_wallet, top_up_wallet
+from billing.limits.models import Counter
+from billing.limits.periods import LimitPeriod
+from billing.usage import services as usage
 from config.celery import app
 from tests.factories import make_key
 

@@ -14,10 +14,12 @@ import pytest
 import time_machine
 from django.db import connection, transaction
 
-from billing import resets, tasks, usage
-from billing.models import Counter, CounterKind, CounterPeriod, ModelPrice, Wallet
-from billing.periods import EPOCH, LimitPeriod, period_bounds
-from billing.resets import reset_periods_due
+from billing.ledger.models import ModelPrice, Wallet
+from billing.limits import resets, tasks
+from billing.limits.models import Counter, CounterKind, CounterPeriod
+from billing.limits.periods import EPOCH, LimitPeriod, period_bounds
+from billing.limits.resets import reset_periods_due
+from billing.usage import services as usage
 from gateway_console.models import Team
 from keys.models import Key
 from tests.factories import OrgFactory, TeamFactory, make_key

@@ -8,8 +8,13 @@ import pytest
 from audit import Actor
 from audit.actions import describe
 from audit.models import AuditEvent
-from billing.models import EntryKind, Wallet, WalletEntry
-from billing.services import BillingActionRefused, adjust_wallet, refund_wallet, top_up_wallet
+from billing.ledger.models import EntryKind, Wallet, WalletEntry
+from billing.ledger.services import (
+    BillingActionRefused,
+    adjust_wallet,
+    refund_wallet,
+    top_up_wallet,
+)
 
 pytestmark = pytest.mark.django_db
 

@@ -11,9 +11,9 @@ from django.urls import reverse
 
 from audit import Actor
 from audit.models import AuditEvent
-from billing.models import EntryKind, ReconciliationFinding, Wallet, WalletEntry
-from billing.reconcile import reconcile_all
-from billing.services import top_up_wallet
+from billing.ledger.models import EntryKind, ReconciliationFinding, Wallet, WalletEntry
+from billing.ledger.reconcile import reconcile_all
+from billing.ledger.services import top_up_wallet
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

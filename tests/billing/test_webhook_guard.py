@@ -2,8 +2,8 @@
 
 import pytest
 
-from billing import webhook_guard
-from billing.models import Alert
+from billing.alerts import webhook_guard
+from billing.alerts.models import Alert
 from tests.billing.test_alerts_webhook import NOW, key_at, use_webhook
 
 pytestmark = pytest.mark.django_db

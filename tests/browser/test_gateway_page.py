@@ -8,8 +8,8 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from billing import traffic
-from billing.models import TrafficKind
+from billing.usage import traffic
+from billing.usage.models import TrafficKind
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.browser

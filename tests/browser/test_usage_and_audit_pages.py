@@ -14,10 +14,10 @@ from playwright.sync_api import Page, expect
 
 from audit import Actor
 from audit.models import AuditEvent
-from billing import services as billing_services
-from billing.models import ModelPrice, WalletEntry
+from billing.ledger import services as billing_services
+from billing.ledger.models import ModelPrice, WalletEntry
 from billing.money import display
-from billing.usage import record_batch
+from billing.usage.services import record_batch
 from keys import services as key_services
 from keys.models import Key
 from tests.factories import PASSWORD, make_key

@@ -22,7 +22,9 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from billing.models import Hold, ModelPrice, Plan, UsageEvent, Wallet
+from billing.ledger.models import ModelPrice, Plan, Wallet
+from billing.limits.models import Hold
+from billing.usage.models import UsageEvent
 from tests.api.conftest import make_token
 from tests.e2e.fake_provider import FakeProvider
 from tests.factories import OrgFactory, TeamFactory, make_key

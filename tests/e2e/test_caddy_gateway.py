@@ -14,7 +14,8 @@ import openai
 import pytest
 
 from audit import Actor
-from billing.models import Hold, Wallet
+from billing.ledger.models import Wallet
+from billing.limits.models import Hold
 from keys import services
 from tests.e2e.conftest import PROVIDER_KEYS, lines_with, post_json
 

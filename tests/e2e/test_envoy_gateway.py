@@ -8,7 +8,7 @@ import json
 import openai
 import pytest
 
-from billing.models import Hold
+from billing.limits.models import Hold
 from tests.e2e.conftest import PROVIDER_KEYS, post_json
 from tests.e2e.fake_provider import CHUNKS
 

@@ -16,7 +16,9 @@ import openai
 import pytest
 from django.test import Client
 
-from billing.models import Counter, Hold, ModelPrice, UsageEvent, Wallet
+from billing.ledger.models import ModelPrice, Wallet
+from billing.limits.models import Counter, Hold
+from billing.usage.models import UsageEvent
 from gateway_console.middleware import SESSION_ORG_KEY
 from gateway_console.models import Role
 from tests.e2e.conftest import (

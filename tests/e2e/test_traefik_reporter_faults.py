@@ -17,8 +17,8 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from billing import holds
-from billing.models import UsageEvent
+from billing.limits import holds
+from billing.usage.models import UsageEvent
 from tests.e2e.conftest import ROOT, Process, free_port, gateway_env, http_status, wait_for_usage
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

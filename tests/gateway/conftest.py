@@ -10,8 +10,9 @@ from decimal import ROUND_HALF_UP, Decimal
 import pytest
 from django.test import Client
 
-from billing.models import Counter, ModelPrice, Plan, Wallet
-from billing.periods import LimitPeriod, period_bounds
+from billing.ledger.models import ModelPrice, Plan, Wallet
+from billing.limits.models import Counter
+from billing.limits.periods import LimitPeriod, period_bounds
 from tests.factories import OrgFactory
 
 AUTHORIZE_URL = "/api/v1/gateway/authorize"

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from audit import Actor
-from billing.periods import LimitPeriod, period_bounds
+from billing.limits.periods import LimitPeriod, period_bounds
 from keys import services
 from keys.models import Key
 from tests.factories import make_key

@@ -8,7 +8,8 @@ import pytest
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.db.backends.utils import CursorWrapper
 
-from billing.models import Hold, UsageEvent
+from billing.limits.models import Hold
+from billing.usage.models import UsageEvent
 from tests.gateway.conftest import assert_denied, usage_event
 
 pytestmark = pytest.mark.django_db
@@ -66,7 +67,7 @@ def test_the_error_body_names_neither_the_key_nor_the_database_error(authorize, 
 def test_a_failure_while_placing_the_hold_answers_503_and_holds_nothing(authorize, key_and_secret):
     _, secret = key_and_secret
 
-    with mock.patch("billing.holds.place", side_effect=OperationalError("connection lost")):
+    with mock.patch("billing.limits.holds.place", side_effect=OperationalError("connection lost")):
         response = authorize(secret, model="gpt-4o-mini", reports_usage=True)
 
     _unavailable(response)
@@ -94,7 +95,9 @@ def test_a_made_up_key_is_still_refused_with_401_while_the_database_is_down(auth
 
 
 def test_usage_answers_503_when_the_database_fails_and_records_nothing(post_usage, key):
-    with mock.patch("billing.usage._insert_new", side_effect=OperationalError("connection lost")):
+    with mock.patch(
+        "billing.usage.services._insert_new", side_effect=OperationalError("connection lost")
+    ):
         response = post_usage(usage_event(key))
 
     _unavailable(response)

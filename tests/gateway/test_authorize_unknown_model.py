@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 from django.test import RequestFactory
 
-from billing.models import Hold
+from billing.limits.models import Hold
 from gateway_console.models import Team
 from keys.authorize import read_gateway_request
 from tests.factories import make_key

@@ -13,8 +13,9 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-from billing import usage
-from billing.models import Counter, Hold, UsageEvent
+from billing.limits.models import Counter, Hold
+from billing.usage import services as usage
+from billing.usage.models import UsageEvent
 from gateway_console.models import Team
 from tests.factories import make_key
 from tests.gateway.conftest import (

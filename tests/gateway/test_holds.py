@@ -10,9 +10,9 @@ from decimal import Decimal
 
 import pytest
 
-from billing import holds
-from billing.models import Counter, Hold
-from billing.periods import LimitPeriod, period_bounds
+from billing.limits import holds
+from billing.limits.models import Counter, Hold
+from billing.limits.periods import LimitPeriod, period_bounds
 from tests.factories import make_key
 from tests.gateway.conftest import (
     WALLET_BALANCE,
@@ -380,7 +380,7 @@ def test_a_usage_event_after_its_hold_was_released_counts_its_cost_and_releases_
 
 
 def test_the_scheduled_task_releases_expired_holds(authorize, org, key_and_secret):
-    from billing.tasks import release_expired_holds
+    from billing.limits.tasks import release_expired_holds
 
     _, secret = key_and_secret
     _request_id(_hold(authorize, secret))

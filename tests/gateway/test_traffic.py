@@ -1,4 +1,4 @@
-"""Gateway traffic figures (billing.traffic): authorize decisions by outcome and usage events,
+"""Gateway traffic figures (billing.usage.traffic): authorize decisions by outcome and usage events,
 counted per org and minute in each process and added to the database every few seconds."""
 
 import time
@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from billing import traffic
-from billing.models import TrafficKind, TrafficMinute
+from billing.usage import traffic
+from billing.usage.models import TrafficKind, TrafficMinute
 from tests.factories import OrgFactory, make_key
 from tests.gateway.conftest import usage_event
 

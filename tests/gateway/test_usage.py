@@ -8,8 +8,9 @@ from decimal import Decimal
 import pytest
 
 from audit import Actor
-from billing.models import Counter, UsageEvent
-from billing.periods import LimitPeriod, period_bounds
+from billing.limits.models import Counter
+from billing.limits.periods import LimitPeriod, period_bounds
+from billing.usage.models import UsageEvent
 from keys import services
 from tests.factories import make_key
 from tests.gateway.conftest import (

@@ -7,8 +7,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from billing import traffic
-from billing.models import Hold, TrafficKind
+from billing.limits.models import Hold
+from billing.usage import traffic
+from billing.usage.models import TrafficKind
 from tests.factories import OrgFactory, make_key
 
 pytestmark = pytest.mark.django_db

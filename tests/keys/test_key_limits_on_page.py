@@ -5,7 +5,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from billing.models import Counter
+from billing.limits.models import Counter
 from tests.factories import make_key
 
 pytestmark = pytest.mark.django_db

@@ -57,8 +57,8 @@ def test_running_it_twice_adds_nothing():
 
 
 def test_larger_data_sets_are_seeded_in_bulk_with_a_valid_chain_and_reconciling_money():
-    from billing.models import UsageEvent
-    from billing.reconcile import reconcile_all
+    from billing.ledger.reconcile import reconcile_all
+    from billing.usage.models import UsageEvent
 
     call_command("seed_demo", keys=260, events=2_500, audit=700, stdout=StringIO())
     call_command("seed_demo", keys=260, events=2_500, audit=700, stdout=StringIO())

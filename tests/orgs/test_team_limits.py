@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from audit import Actor
 from audit.models import AuditEvent
-from billing.models import Counter, CounterPeriod
+from billing.limits.models import Counter, CounterPeriod
 from keys import services as key_services
 from keys.services import KeySettings
 from tests.factories import TeamFactory, make_key
@@ -163,9 +163,9 @@ def test_auditor_reads_the_team_and_changes_nothing(auditor_client, team):
 
 
 def test_usage_before_and_after_a_period_change_still_reconciles(admin_client, team, org):
-    from billing.models import ModelPrice
-    from billing.reconcile import reconcile_all
-    from billing.usage import record_batch
+    from billing.ledger.models import ModelPrice
+    from billing.ledger.reconcile import reconcile_all
+    from billing.usage.services import record_batch
 
     ModelPrice.objects.create(
         model="m",

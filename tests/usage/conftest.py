@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from billing.usage import record_batch
+from billing.usage.services import record_batch
 from tests.gateway.conftest import org, plan, prices  # noqa: F401 (fixtures)
 
 NOW = datetime(2026, 3, 10, 12, 30, tzinfo=UTC)
@@ -33,5 +33,5 @@ def record(*events):
 @pytest.fixture
 def frozen_now(monkeypatch):
     """The pages' "now" (usage_range) at NOW."""
-    monkeypatch.setattr("billing.usage_views.timezone.now", lambda: NOW)
+    monkeypatch.setattr("billing.usage.views.timezone.now", lambda: NOW)
     return NOW

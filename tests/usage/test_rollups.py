@@ -7,8 +7,8 @@ import pytest
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncHour
 
-from billing.models import UsageEvent, UsageHourly
-from billing.rollups import rebuild_rollups
+from billing.usage.models import UsageEvent, UsageHourly
+from billing.usage.rollups import rebuild_rollups
 from tests.factories import make_key
 from tests.usage.conftest import event, record
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import pytest
 
 from audit import Actor
-from billing.models import UsageHourly
+from billing.usage.models import UsageHourly
 from gateway_console.admin_tokens import create_admin_token
 from tests.api.conftest import ApiClient
 from tests.factories import make_key

@@ -3,7 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.dateparse import parse_datetime
 
-from billing.rollups import rebuild_rollups
+from billing.usage.rollups import rebuild_rollups
 from gateway_console.models import Org
 
 

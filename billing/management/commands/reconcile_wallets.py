@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from billing.reconcile import reconcile_all
+from billing.ledger.reconcile import reconcile_all
 
 
 class Command(BaseCommand):

@@ -10,11 +10,12 @@ from audit import Actor, record
 from audit.chain import GENESIS_HASH, event_hash
 from audit.models import AuditEvent
 from audit.services import lock_chain
-from billing import traffic
-from billing.models import ModelPrice, Plan, UsageEvent, Wallet
-from billing.services import top_up_wallet
-from billing.teams import create_team
-from billing.usage import MAX_BATCH, record_batch
+from billing.ledger.models import ModelPrice, Plan, Wallet
+from billing.ledger.services import top_up_wallet
+from billing.limits.services import create_team
+from billing.usage import traffic
+from billing.usage.models import UsageEvent
+from billing.usage.services import MAX_BATCH, record_batch
 from gateway_console import secret
 from gateway_console.models import Membership, Org, Role, Team, User
 from gateway_console.services import add_member, create_org

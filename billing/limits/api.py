@@ -13,7 +13,7 @@ from ninja import Field, Query, Router, Schema
 from ninja.responses import Status
 from pydantic import ConfigDict
 
-from billing import teams
+from billing.limits import services
 from billing.money import to_money
 from gateway_console import admin_tokens, selectors
 from gateway_console.api_schemas import READ, WRITE, errors
@@ -135,14 +135,14 @@ def _invalid(form) -> ContractError:
     )
 
 
-def _limits(values: dict) -> teams.TeamLimits:
+def _limits(values: dict) -> services.TeamLimits:
     """The console's own form decides what a limit may be."""
     form = TeamLimitsForm(
         {field: "" if value is None else str(value) for field, value in values.items()}
     )
     if not form.is_valid():
         raise _invalid(form)
-    return teams.TeamLimits(**form.cleaned_data)
+    return services.TeamLimits(**form.cleaned_data)
 
 
 def _refused(refused: OrgActionRefused) -> ContractError:
@@ -169,7 +169,9 @@ def create_team(request: HttpRequest, payload: TeamIn):
     actor = admin_tokens.actor_for(request.auth, request)
     limits = _limits(payload.limits.model_dump()) if payload.limits else None
     try:
-        team = teams.create_team(org=membership.org, actor=actor, name=payload.name, limits=limits)
+        team = services.create_team(
+            org=membership.org, actor=actor, name=payload.name, limits=limits
+        )
     except OrgActionRefused as refused:
         raise _refused(refused) from None
     return Status(201, team_out(selectors.team_for(membership, team.pk)))
@@ -193,10 +195,10 @@ def update_team(request: HttpRequest, team_id: UUID, payload: TeamPatch):
     given = payload.model_dump(exclude_unset=True)
     limits = None
     if "limits" in given:
-        current = teams.TeamLimits.of(team).__dict__
+        current = services.TeamLimits.of(team).__dict__
         limits = _limits({**current, **(given["limits"] or {})})
     try:
-        teams.update_team(
+        services.update_team(
             team=team,
             actor=admin_tokens.actor_for(request.auth, request),
             name=given.get("name"),
@@ -217,7 +219,7 @@ def update_team(request: HttpRequest, team_id: UUID, payload: TeamPatch):
 def delete_team(request: HttpRequest, response: HttpResponse, team_id: UUID):
     team = selectors.team_for(_membership(request), team_id)
     try:
-        teams.delete_team(team=team, actor=admin_tokens.actor_for(request.auth, request))
+        services.delete_team(team=team, actor=admin_tokens.actor_for(request.auth, request))
     except OrgActionRefused as refused:
         raise _refused(refused) from None
     return Status(204, None)

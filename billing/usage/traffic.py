@@ -23,7 +23,8 @@ from django.db import DatabaseError, connection
 from django.db.models import Count, Min
 
 from billing.dbvalues import as_time, db_id, db_time
-from billing.models import Hold, TrafficKind, TrafficMinute
+from billing.limits.models import Hold
+from billing.usage.models import TrafficKind, TrafficMinute
 
 logger = logging.getLogger(__name__)
 

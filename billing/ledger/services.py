@@ -1,5 +1,5 @@
 """Changes to money: each one transaction that moves the balance in one statement, appends its
-ledger entry (billing.ledger) and records exactly one audit event."""
+ledger entry (billing.ledger.entries) and records exactly one audit event."""
 
 from decimal import Decimal
 
@@ -8,8 +8,8 @@ from django.utils import timezone
 
 import audit
 from audit import Actor
-from billing import ledger
-from billing.models import EntryKind, WalletEntry
+from billing.ledger import entries as ledger
+from billing.ledger.models import EntryKind, WalletEntry
 from billing.money import display, to_money
 from billing.pricing import micros_to_money, money_to_micros
 from gateway_console.models import Org

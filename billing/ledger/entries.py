@@ -18,7 +18,7 @@ from django.db import connection
 
 from audit import Actor
 from billing.dbvalues import db_id, db_time
-from billing.models import EntryKind, WalletEntry
+from billing.ledger.models import EntryKind, WalletEntry
 
 # Usage debits are written by the usage endpoint on the gateway's behalf.
 USAGE_ACTOR = Actor.system("gateway usage")

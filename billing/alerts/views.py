@@ -9,7 +9,7 @@ from django.views.decorators.http import require_http_methods
 
 from audit import Actor
 from billing import alerts
-from billing.alert_forms import AlertSettingsForm
+from billing.alerts.forms import AlertSettingsForm
 from gateway_console.roles import role_required
 
 

@@ -6,7 +6,7 @@ Each check is one set-based statement (GROUP BY), so its cost does not grow in q
 the number of orgs, keys or teams, and it compares within one snapshot: a usage batch or a
 top-up committing meanwhile is either wholly in it or wholly out of it.
 
-What a counter holds (billing.usage `_upsert_counter`): the spend and tokens of the usage
+What a counter holds (billing.usage.services `_add_to_counters`): the spend and tokens of the usage
 events *recorded* in its stored period, i.e. `received_at` in [period_start, period_end)
 (`period_end` empty: forever). A counter whose period has ended but which no usage or reset
 has started again still holds that period, and is checked against that period.
@@ -20,7 +20,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from billing.dbvalues import as_time, as_uuid
-from billing.models import Counter, FindingKind, ReconciliationFinding
+from billing.ledger.models import FindingKind, ReconciliationFinding
+from billing.limits.models import Counter
 from billing.pricing import micros_to_money
 from gateway_console.models import Org
 

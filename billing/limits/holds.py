@@ -4,7 +4,7 @@ together overspend a cap or the wallet (docs/contract.md section 2).
 Every reservation is a conditional UPDATE (`... WHERE spend + held + hold <= cap`): the row lock
 that UPDATE takes serialises concurrent requests on the same counter, and a request whose hold
 does not fit is refused with the 402 of that cap. The usage event of the same request id
-replaces the hold with the actual cost (billing.usage); an unsettled hold is released after
+replaces the hold with the actual cost (billing.usage.services); an unsettled hold is released after
 HOLD_TTL by a scheduled task.
 """
 
@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from billing.dbvalues import as_time, as_uuid, db_id, db_time
-from billing.periods import period_bounds
+from billing.limits.periods import period_bounds
 from billing.pricing import cost_micros, money_to_micros
 from gateway_console.contract import ContractError
 
@@ -78,7 +78,7 @@ class HoldScope:
     wallet_balance: int
     wallet_held: int
     price: Price
-    # In the lock order of billing.resets (a key's month, its limit, then its team).
+    # In the lock order of billing.limits.resets (a key's month, its limit, then its team).
     caps: tuple[Cap, ...]
 
 

@@ -11,7 +11,7 @@ import audit
 from audit import Actor
 from billing import money
 from billing.alerts.common import AlertSettingsRefused
-from billing.models import AlertSettings
+from billing.alerts.models import AlertSettings
 from gateway_console.models import Org
 
 SETTINGS_FIELDS = (

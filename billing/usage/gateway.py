@@ -1,18 +1,17 @@
+"""POST /api/v1/gateway/usage: the gateway reports what its requests cost (docs/contract.md
+section 3)."""
+
 import json
 import logging
 
 from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError
-from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
-from django.shortcuts import render
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from billing import selectors, usage
-from billing.models import EntryKind, Wallet
-from billing.pricing import micros_to_money
+from billing.usage.services import MAX_BATCH, record_batch
 from gateway_console.contract import ContractError, check_gateway_token
-from gateway_console.roles import role_required
 
 logger = logging.getLogger(__name__)
 
@@ -38,14 +37,14 @@ def _record(request: HttpRequest) -> HttpResponse:
                 "events must be a non-empty list.",
                 extra={"field": "events"},
             )
-        if len(events) > usage.MAX_BATCH:
+        if len(events) > MAX_BATCH:
             raise ContractError(
                 "batch_too_large",
                 422,
-                f"A batch holds at most {usage.MAX_BATCH} events; this one has {len(events)}.",
+                f"A batch holds at most {MAX_BATCH} events; this one has {len(events)}.",
                 extra={"field": "events"},
             )
-        result = usage.record_batch(events)
+        result = record_batch(events)
         body = {
             "recorded": result.count("recorded"),
             "duplicates": result.count("duplicate"),
@@ -54,7 +53,7 @@ def _record(request: HttpRequest) -> HttpResponse:
         }
         return JsonResponse(body, status=422 if body["rejected"] == len(events) else 200)
 
-    outcome = usage.record_batch([payload]).outcomes[0]
+    outcome = record_batch([payload]).outcomes[0]
     if outcome.status == "rejected":
         raise ContractError(
             "invalid_usage_event",
@@ -84,44 +83,3 @@ def usage_view(request: HttpRequest) -> HttpResponse:
             "Usage could not be recorded; retry the same events.",
             headers={"Retry-After": "5"},
         ).response()
-
-
-# The billing pages (org admins and auditors) -------------------------------------------------
-
-
-@role_required("reader")
-def billing_overview(request: HttpRequest) -> HttpResponse:
-    org = request.membership.org
-    wallet = Wallet.objects.filter(org=org).first()
-    context = {
-        "balance": micros_to_money(wallet.balance_micros) if wallet else None,
-        "held": micros_to_money(wallet.held_micros) if wallet else None,
-        "plan": org.plan,
-        "prices": selectors.prices_for(org),
-        "recent": selectors.ledger_of(org, page_size=10)[0],
-    }
-    return render(request, "billing/overview.html", context)
-
-
-@role_required("reader")
-def ledger(request: HttpRequest) -> HttpResponse:
-    kind = request.GET.get("kind", "")
-    kind = kind if kind in EntryKind.values else ""
-    before = request.GET.get("before", "")
-    entries, next_before = selectors.ledger_of(
-        request.membership.org, kind=kind, before_id=int(before) if before.isdigit() else None
-    )
-    query = QueryDict(mutable=True)
-    if kind:
-        query["kind"] = kind
-    older = None
-    if next_before:
-        query["before"] = str(next_before)
-        older = "?" + query.urlencode()
-    context = {"entries": entries, "kind": kind, "kinds": EntryKind.choices, "older_link": older}
-    template = (
-        "billing/_ledger_table.html"
-        if request.htmx and request.htmx.target == "ledger-table"
-        else "billing/ledger.html"
-    )
-    return render(request, template, context)

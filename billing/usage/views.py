@@ -1,5 +1,5 @@
 """The usage pages: a key's, a team's and the org's usage over time, by model, from the hourly
-rollups (billing.rollups), with charts, the same numbers as tables, a CSV download of the same
+rollups (billing.usage.rollups), with charts, the same numbers as tables, a CSV download of the same
 query, and the request log's lookup by request id."""
 
 import csv
@@ -12,9 +12,9 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
-from billing import rollups, selectors
 from billing.money import display
 from billing.pricing import micros_to_money
+from billing.usage import rollups, selectors
 from gateway_console import selectors as tenancy
 from gateway_console.roles import membership_required, role_required
 

@@ -7,7 +7,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from audit import Actor
-from billing import selectors, teams
+from billing.limits import selectors, services
 from gateway_console import selectors as tenancy
 from gateway_console.forms import TeamForm, TeamLimitsForm
 from gateway_console.roles import membership_required, role_required
@@ -27,7 +27,7 @@ def team_new(request: HttpRequest) -> HttpResponse:
     form = TeamForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            team = teams.create_team(
+            team = services.create_team(
                 org=request.membership.org,
                 actor=Actor.from_request(request),
                 name=form.cleaned_data["name"],
@@ -62,10 +62,10 @@ def team_edit(request: HttpRequest, team_id) -> HttpResponse:
     }
     form = TeamLimitsForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
-        teams.update_team(
+        services.update_team(
             team=team,
             actor=Actor.from_request(request),
-            limits=teams.TeamLimits(**form.cleaned_data),
+            limits=services.TeamLimits(**form.cleaned_data),
         )
         messages.success(request, f"Saved the limits of {team.name}.")
         return redirect("team-detail", team_id=team.pk)

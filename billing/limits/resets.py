@@ -1,7 +1,7 @@
 """Closing quota periods (issue 5, "Caps and periods").
 
 A counter's period is closed either by the scheduled reset (reset_periods_due, every minute) or
-inline by the first usage batch after it ended (billing.usage). Both first copy the closed
+inline by the first usage batch after it ended (billing.usage.services). Both first copy the closed
 totals into the period history (CounterPeriod) with ON CONFLICT (counter, period start) DO
 NOTHING, so whichever of the two closes a period, its totals are kept, once. Both lock the
 counter rows before they copy, in one order (COUNTER_LOCK_ORDER): no writer can add to a period
@@ -16,7 +16,7 @@ from datetime import datetime
 from django.db import connection, transaction
 
 from billing.dbvalues import db_id, db_time
-from billing.periods import LimitPeriod, period_bounds
+from billing.limits.periods import LimitPeriod, period_bounds
 
 # pg_advisory_xact_lock's key for the reset (any fixed bigint; this one spells "gc-reset").
 RESET_LOCK_ID = 0x67632D7265736574

@@ -19,11 +19,13 @@ from decimal import Decimal
 from django.db import connection, transaction
 from django.utils.dateparse import parse_datetime
 
-from billing import ledger, resets, rollups, traffic
 from billing.dbvalues import as_uuid, db_id, db_time
-from billing.models import ModelPrice
-from billing.periods import LimitPeriod, period_bounds
+from billing.ledger import entries as ledger
+from billing.ledger.models import ModelPrice
+from billing.limits import resets
+from billing.limits.periods import LimitPeriod, period_bounds
 from billing.pricing import cost_micros, micros_to_money
+from billing.usage import rollups, traffic
 
 MAX_BATCH = 1000
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,100}$")
@@ -236,7 +238,7 @@ def record_batch(raw_events: list, *, now: datetime | None = None) -> BatchResul
 
 
 def _count_traffic(accepted: list[tuple[int, Event]], inserted: dict) -> None:
-    """The gateway page's figures: events recorded and repeats, per org (billing.traffic)."""
+    """The gateway page's figures: events recorded and repeats, per org (billing.usage.traffic)."""
     tallies: dict = defaultdict(lambda: [0, 0])
     for _, event in accepted:
         tallies[event.org_id][0 if (event.org_id, event.request_id) in inserted else 1] += 1
@@ -336,7 +338,7 @@ def _apply(events: list[Event], keys: dict, now: datetime) -> None:
                 " updated_at = EXCLUDED.updated_at RETURNING balance_micros",
                 [db_id(org_id), -d.spend, db_time(now), d.spend, d.release, d.release],
             )
-            # The ledger (billing.ledger): one usage_debit entry per org per batch, with the
+            # The ledger (billing.ledger.entries): one usage_debit entry per org per batch, with the
             # balance this statement returned, in this transaction.
             ledger.append_usage_debit(
                 org_id=org_id,

@@ -2,7 +2,7 @@ from decimal import Decimal
 
 from django import forms
 
-from billing import webhook_guard
+from billing.alerts.webhook_guard import refusal
 from billing.money import CENT
 
 
@@ -49,7 +49,7 @@ class AlertSettingsForm(forms.Form):
         url = self.cleaned_data["webhook_url"]
         if url and not url.lower().startswith(("https://", "http://")):
             raise forms.ValidationError("Use an https:// (or http://) address.")
-        refused = webhook_guard.refusal(url) if url else None
+        refused = refusal(url) if url else None
         if refused:
             raise forms.ValidationError(refused)
         return url

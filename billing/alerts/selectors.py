@@ -9,7 +9,7 @@ from django.urls import reverse
 from billing import money
 from billing.alerts.common import BADGE_MAX, BADGE_WINDOW, PAGE_SIZE, SEEN_SESSION_KEY
 from billing.alerts.delivery import _cap_label, _owner_id
-from billing.models import Alert, AlertKind, AlertSettings
+from billing.alerts.models import Alert, AlertKind, AlertSettings
 from gateway_console.models import Membership
 
 

@@ -1,5 +1,5 @@
-"""Changes to teams: they reach the team's limits and counters, so they are billing's. One audit
-event for each change, in its transaction."""
+"""The limits' services: changes to teams reach the team's limits and counters, so they are
+billing's. One audit event for each change, in its transaction."""
 
 from dataclasses import dataclass
 from decimal import Decimal
@@ -9,8 +9,8 @@ from django.utils import timezone
 
 import audit
 from audit import Actor
-from billing import resets
-from billing.models import CounterKind
+from billing.limits import resets
+from billing.limits.models import CounterKind
 from billing.money import to_money
 from gateway_console.limits import LimitPeriod
 from gateway_console.models import Org, Team

@@ -2,7 +2,7 @@
 
 from django.dispatch import receiver
 
-from billing.models import Wallet
+from billing.ledger.models import Wallet
 from gateway_console.signals import org_created
 
 

@@ -1,4 +1,4 @@
-"""Hourly usage rollups (billing.models.UsageHourly): the usage of each key and model per UTC
+"""Hourly usage rollups (billing.usage.models.UsageHourly): the usage of each key and model per UTC
 hour, summed from the usage events, so that usage pages and the usage API read a few rows per
 hour instead of every request.
 
@@ -17,7 +17,7 @@ from django.db import connection, transaction
 from django.db.models import Q, QuerySet, Sum
 
 from billing.dbvalues import db_id, db_time
-from billing.models import UsageHourly
+from billing.usage.models import UsageHourly
 
 COLUMNS = ("requests", "input_tokens", "output_tokens", "cost_micros", "errors")
 

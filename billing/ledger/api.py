@@ -4,7 +4,7 @@ read-only (platform staff keep plans and prices)."""
 from django.http import HttpRequest
 from ninja import Field, Router, Schema
 
-from billing import selectors
+from billing.ledger import selectors
 from billing.money import to_money
 from gateway_console import admin_tokens
 from gateway_console.api_schemas import READ, errors

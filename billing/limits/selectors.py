@@ -1,4 +1,4 @@
-"""Reads of money and limits for the pages, already computed the way authorize sees them."""
+"""Reads of limits for the pages, already computed the way authorize sees them."""
 
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,15 +16,13 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Coalesce
-from django.http import Http404
 from django.utils import timezone
 
 from billing import money
-from billing.models import Counter, CounterKind, ModelPrice, UsageEvent, WalletEntry
-from billing.periods import period_bounds
+from billing.limits.models import Counter, CounterKind
+from billing.limits.periods import period_bounds
 from billing.pricing import micros_to_money, money_to_micros
-from gateway_console import selectors as tenancy
-from gateway_console.models import Membership, Team
+from gateway_console.models import Team
 
 
 @dataclass(frozen=True)
@@ -137,35 +135,3 @@ def capped_teams(org) -> list[tuple[Team, list[LimitUse]]]:
         )
         for team in teams
     ]
-
-
-def ledger_of(org, *, kind: str = "", before_id: int | None = None, page_size: int = 50):
-    """The org's wallet entries, newest first, a keyset page at a time."""
-    entries = WalletEntry.objects.filter(org=org)
-    if kind:
-        entries = entries.filter(kind=kind)
-    if before_id is not None:
-        entries = entries.filter(id__lt=before_id)
-    rows = list(entries.order_by("-id")[: page_size + 1])
-    return rows[:page_size], (rows[page_size - 1].id if len(rows) > page_size else None)
-
-
-def prices_for(org) -> list[ModelPrice]:
-    """The models the org's plan may call (every priced model when the plan names none)."""
-    plan = org.plan
-    if plan is not None and plan.models.exists():
-        return list(plan.models.order_by("model"))
-    return list(ModelPrice.objects.order_by("model"))
-
-
-def usage_event_for(membership: Membership, request_id: str) -> UsageEvent:
-    """One request of the request log, by the gateway's request id, also when its key is
-    deleted (docs/contract.md section 1); a 404 for another org's request, or (a member) for a
-    key outside their teams."""
-    events = UsageEvent.objects.filter(org=membership.org, request_id=request_id)
-    if not membership.sees_whole_org:
-        events = events.filter(key__team__in=tenancy.teams_visible_to(membership))
-    event = events.select_related("key", "team").first()
-    if event is None:
-        raise Http404("No such request.")
-    return event
