@@ -8,7 +8,7 @@ from ninja import Field, Query, Router, Schema
 
 from audit import selectors
 from audit.models import ActorType, AuditEvent
-from gateway_console import admin_tokens
+from gateway_console import admin_tokens, paging
 from gateway_console.api_schemas import READ, UtcDatetime, errors
 from gateway_console.contract import ContractError
 
@@ -92,7 +92,7 @@ def list_audit_events(
     cursor: str = Query("", max_length=18, description="`next_cursor` of the page before."),
     limit: int = Query(50, ge=1, le=200),
 ):
-    if cursor and not (cursor.isascii() and cursor.isdigit()):
+    if cursor and paging.decode(cursor, selectors.EVENT_ORDER) is None:
         raise ContractError(
             "invalid_cursor", 400, "This cursor is not one this API gave out; start without one."
         )
@@ -108,10 +108,10 @@ def list_audit_events(
         target=target.strip(),
         since=since,
         until=until,
-        before_seq=int(cursor) if cursor else None,
+        after=cursor,
         page_size=limit,
     )
     return {
-        "data": [event_out(event) for event in page.events],
-        "next_cursor": str(page.next_before) if page.next_before is not None else None,
+        "data": [event_out(event) for event in page.rows],
+        "next_cursor": page.next_cursor,
     }

@@ -17,7 +17,6 @@ How each filter finds its events without reading the whole log (a million events
 
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -27,13 +26,10 @@ from django.urls import reverse
 from audit.actions import ACTIONS, TARGET_TYPES
 from audit.models import AuditEvent
 from gateway_console.models import AdminToken, Membership, Team
+from gateway_console.paging import Column, Page, keyset_page
 
-
-@dataclass(frozen=True)
-class EventPage:
-    events: list[AuditEvent]
-    next_before: int | None
-    newer_after: int | None
+# Newest first, by the position in the chain.
+EVENT_ORDER = [Column("seq", descending=True, kind=int)]
 
 
 def day_range(
@@ -110,31 +106,15 @@ def events_visible_to(
     target: str = "",
     since: datetime | None = None,
     until: datetime | None = None,
-    before_seq: int | None = None,
-    after_seq: int | None = None,
+    after: str = "",
+    before: str = "",
     page_size: int = 50,
-) -> EventPage:
+) -> Page[AuditEvent]:
     """The org's events, newest first, one keyset page at a time (by chain position)."""
     events = filtered_events(
         membership, actor=actor, action=action, target=target, since=since, until=until
     )
-    if after_seq is not None:
-        rows = list(events.filter(seq__gt=after_seq).order_by("seq")[: page_size + 1])
-        more = len(rows) > page_size
-        rows = rows[:page_size][::-1]
-        return EventPage(
-            rows, rows[-1].seq if rows else None, rows[0].seq if rows and more else None
-        )
-    if before_seq is not None:
-        events = events.filter(seq__lt=before_seq)
-    rows = list(events.order_by("-seq")[: page_size + 1])
-    more = len(rows) > page_size
-    rows = rows[:page_size]
-    return EventPage(
-        rows,
-        rows[-1].seq if rows and more else None,
-        rows[0].seq if rows and before_seq is not None else None,
-    )
+    return keyset_page(events, EVENT_ORDER, after=after, before=before, size=page_size)
 
 
 def events_for_export(

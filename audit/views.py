@@ -12,13 +12,10 @@ from audit import export, selectors
 from audit.actions import ACTIONS
 from audit.chain import check_chain
 from audit.forms import EventFilterForm
+from gateway_console.paging import NEWEST_FIRST, cursors, pager_links
 from gateway_console.roles import role_required
 
 FILTER_NAMES = ("actor", "action", "target", "from", "to")
-
-
-def _int(value: str) -> int | None:
-    return int(value) if value.isascii() and value.isdigit() else None
 
 
 def _filters(request: HttpRequest) -> tuple[EventFilterForm, dict, dict]:
@@ -55,13 +52,9 @@ def _page_context(request: HttpRequest) -> dict:
     page = selectors.events_visible_to(
         request.membership,
         **filters,
-        before_seq=_int(request.GET.get("before", "")),
-        after_seq=_int(request.GET.get("after", "")),
+        **cursors(request.GET, NEWEST_FIRST),
     )
-    selectors.link_targets(request.membership, page.events)
-
-    def link(**cursor) -> str:
-        return "?" + _query({**query, **cursor})
+    selectors.link_targets(request.membership, page.rows)
 
     filtered = _query(query)
     return {
@@ -69,8 +62,7 @@ def _page_context(request: HttpRequest) -> dict:
         "form": form,
         "filters": {name: request.GET.get(name, "").strip()[:200] for name in FILTER_NAMES},
         "actions": sorted(ACTIONS.items()),
-        "older_link": link(before=page.next_before) if page.next_before else None,
-        "newer_link": link(after=page.newer_after) if page.newer_after else None,
+        "pager": pager_links(page, query=query, style=NEWEST_FIRST, target="audit-table"),
         "export_query": f"?{filtered}" if filtered else "",
         "org_timezone": request.membership.org.timezone,
         "recipe": export.recipe(),

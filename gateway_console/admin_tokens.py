@@ -7,17 +7,19 @@ checksum, the key format of section 1 with another prefix, so that a mistyped or
 is refused without a database query. Stored: only `HMAC-SHA256(KEY_PEPPER, token)`.
 """
 
-from datetime import timedelta
+import uuid
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import Q
 from django.http import Http404
 from django.utils import timezone
 
 from gateway_console import recording, secret
 from gateway_console.actors import Actor, clean_ip
 from gateway_console.models import AdminToken, AdminTokenShown, Membership, Org, Role
+from gateway_console.paging import Column, Page, keyset_page
 
 PREFIX = "sk-admin-"
 # The prefix and six random characters, as a key's display prefix is `sk-gw-` and six.
@@ -108,13 +110,20 @@ def revoke_admin_token(*, token: AdminToken, actor: Actor) -> AdminToken:
 # Selectors
 
 
-def admin_tokens_of(membership: Membership) -> QuerySet[AdminToken]:
-    """The org's tokens: active ones first, newest first; then the revoked, latest first."""
-    return (
-        AdminToken.objects.filter(org=membership.org)
-        .select_related("created_by")
-        .order_by(F("revoked_at").desc(nulls_first=True), "-created_at")
-    )
+# Active tokens first, newest first; then the revoked, latest first.
+TOKEN_ORDER = [
+    Column("revoked_at", descending=True, nullable=True, nulls_first=True, kind=datetime),
+    Column("created_at", descending=True, kind=datetime),
+    Column("id", descending=True, kind=uuid.UUID),
+]
+
+
+def admin_tokens_page(
+    membership: Membership, *, after: str = "", before: str = "", size: int = 100
+) -> Page[AdminToken]:
+    """The org's tokens, a keyset page at a time."""
+    tokens = AdminToken.objects.filter(org=membership.org).select_related("created_by")
+    return keyset_page(tokens, TOKEN_ORDER, after=after, before=before, size=size)
 
 
 def admin_token_for(membership: Membership, token_id) -> AdminToken:

@@ -44,7 +44,7 @@ def list_members(
     request: HttpRequest,
     cursor: str = Query("", max_length=254, description="`next_cursor` of the page before."),
 ):
-    members, next_cursor = selectors.members_page(_membership(request), after=cursor)
+    page = selectors.members_page(_membership(request), after=cursor)
     return {
         "data": [
             {
@@ -54,7 +54,7 @@ def list_members(
                 "teams": [team.pk for team in m.teams.all()],
                 "joined_at": m.created_at,
             }
-            for m in members
+            for m in page.rows
         ],
-        "next_cursor": next_cursor or None,
+        "next_cursor": page.next_cursor,
     }

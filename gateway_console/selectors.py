@@ -2,6 +2,7 @@ from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 
 from gateway_console.models import Membership, Team
+from gateway_console.paging import Column, Page, keyset_page
 
 
 def teams_visible_to(membership: Membership) -> QuerySet[Team]:
@@ -33,32 +34,38 @@ def team_for(membership: Membership, team_id) -> Team:
     return team
 
 
-def teams_page(membership: Membership, *, after: str = "", size: int = 100) -> tuple[list, str]:
-    """The teams it may see, by name, a keyset page at a time; the cursor is the page's last
-    name ("" at the end). Names are unique in an org."""
-    rows = list(teams_with_counts(membership).filter(name__gt=after)[: size + 1])
-    return rows[:size], (rows[size - 1].name if len(rows) > size else "")
+TEAM_ORDER = [Column("name")]  # names are unique in an org
 
 
-def members_of(membership: Membership) -> QuerySet[Membership]:
-    return (
+def teams_page(
+    membership: Membership, *, after: str = "", before: str = "", size: int = 100
+) -> Page[Team]:
+    """The teams it may see, by name, a keyset page at a time."""
+    return keyset_page(
+        teams_with_counts(membership), TEAM_ORDER, after=after, before=before, size=size
+    )
+
+
+MEMBERS_BY_EMAIL = [Column("user__email")]
+MEMBERS_BY_ROLE = [Column("role"), Column("user__email")]
+
+
+def members_page(
+    membership: Membership,
+    *,
+    order: list[Column] = MEMBERS_BY_EMAIL,
+    after: str = "",
+    before: str = "",
+    size: int = 100,
+) -> Page[Membership]:
+    """The org's members, a keyset page at a time: by email (the API), or by role and then
+    email (the members page)."""
+    members = (
         Membership.objects.filter(org=membership.org)
         .select_related("user")
         .prefetch_related("teams")
-        .order_by("role", "user__email")
     )
-
-
-def members_page(membership: Membership, *, after: str = "", size: int = 100):
-    """The org's members by email, a keyset page at a time; the cursor is the page's last
-    email ("" at the end)."""
-    rows = list(
-        Membership.objects.filter(org=membership.org, user__email__gt=after)
-        .select_related("user")
-        .prefetch_related("teams")
-        .order_by("user__email")[: size + 1]
-    )
-    return rows[:size], (rows[size - 1].user.email if len(rows) > size else "")
+    return keyset_page(members, order, after=after, before=before, size=size)
 
 
 def memberships_of(user) -> QuerySet[Membership]:

@@ -14,6 +14,7 @@ from gateway_console.actors import Actor
 from gateway_console.forms import AdminTokenForm, SignInForm
 from gateway_console.middleware import SESSION_ORG_KEY
 from gateway_console.models import AdminToken, Membership
+from gateway_console.paging import cursors, pager_links
 from gateway_console.roles import membership_required, role_required
 
 
@@ -60,17 +61,19 @@ def switch_org(request: HttpRequest) -> HttpResponse:
 
 @role_required("reader")
 def member_list(request: HttpRequest) -> HttpResponse:
+    page = selectors.members_page(
+        request.membership, order=selectors.MEMBERS_BY_ROLE, **cursors(request.GET)
+    )
     return render(
-        request, "orgs/members.html", {"memberships": selectors.members_of(request.membership)}
+        request, "orgs/members.html", {"memberships": page.rows, "pager": pager_links(page)}
     )
 
 
 @role_required("reader")
 def admin_token_list(request: HttpRequest) -> HttpResponse:
+    page = admin_tokens.admin_tokens_page(request.membership, **cursors(request.GET))
     return render(
-        request,
-        "orgs/admin_tokens.html",
-        {"tokens": admin_tokens.admin_tokens_of(request.membership)},
+        request, "orgs/admin_tokens.html", {"tokens": page.rows, "pager": pager_links(page)}
     )
 
 

@@ -25,7 +25,7 @@ from billing.money import to_money
 from billing.pricing import micros_to_money
 from billing.usage.models import UsageEvent
 from billing.usage.selectors import usage_event_for
-from gateway_console import admin_tokens
+from gateway_console import admin_tokens, paging
 from gateway_console.api_schemas import READ, WRITE, UtcDatetime, errors
 from gateway_console.contract import ContractError
 from gateway_console.models import Membership
@@ -352,7 +352,7 @@ def list_keys(
     cursor: str = Query("", max_length=500, description="`next_cursor` of the page before."),
     limit: int = Query(25, ge=1, le=100),
 ):
-    if cursor and selectors._decode_cursor(cursor, selectors.SORTS[sort]) is None:
+    if cursor and paging.decode(cursor, selectors.columns(sort)) is None:
         raise ContractError(
             "invalid_cursor", 400, "This cursor is not one this API gave out; start without one."
         )
@@ -365,7 +365,7 @@ def list_keys(
         after=cursor,
         page_size=limit,
     )
-    return {"data": [key_out(key) for key in page.keys], "next_cursor": page.next_cursor}
+    return {"data": [key_out(key) for key in page.rows], "next_cursor": page.next_cursor}
 
 
 @router.post(

@@ -1,6 +1,9 @@
 """A key's limits against their use this period: the key page, and the caps overview of every
 capped key (billing keeps the counters; this reads them for keys)."""
 
+import uuid
+from datetime import datetime
+
 from django.db.models import BigIntegerField, F, Q, QuerySet, Subquery
 from django.db.models.functions import Cast, Coalesce, Greatest
 from django.utils import timezone
@@ -16,6 +19,7 @@ from billing.limits.selectors import (
     tokens_row,
     used_ppm,
 )
+from gateway_console.paging import Column, Page, keyset_page
 from keys.models import Key
 
 
@@ -48,9 +52,31 @@ def key_limits_now(key: Key) -> list[LimitUse]:
 CAP_SORTS = {"-used": "Most used first", "name": "Name", "period_end": "Period ends soonest"}
 
 
-def capped_keys(org, *, sort: str = "-used") -> QuerySet[Key]:
-    """Every key of the org with a cap, with its use in the current period, ready to sort by how
-    much of its tightest cap it has used."""
+# The keyset order of each sort of the caps page.
+CAP_ORDERS = {
+    "-used": [
+        Column("used_ratio", descending=True, kind=int),
+        Column("name"),
+        Column("id", kind=uuid.UUID),
+    ],
+    "name": [Column("name"), Column("id", kind=uuid.UUID)],
+    "period_end": [
+        Column("limit_end", nullable=True, kind=datetime),
+        Column("name"),
+        Column("id", kind=uuid.UUID),
+    ],
+}
+
+
+def capped_keys_page(org, *, sort: str = "-used", after: str = "", before: str = "") -> Page[Key]:
+    """The org's keys with a cap, a keyset page of 50 at a time, in the order of `sort`."""
+    order = CAP_ORDERS.get(sort) or CAP_ORDERS["-used"]
+    return keyset_page(_capped_keys(org), order, after=after, before=before, size=50)
+
+
+def _capped_keys(org) -> QuerySet[Key]:
+    """Every key of the org with a cap, with its use in the current period, and how much of its
+    tightest cap it has used."""
     month = current_counter(CounterKind.MONTH, "key")
     limit = current_counter(CounterKind.LIMIT, "key")
     keys = (
@@ -86,12 +112,7 @@ def capped_keys(org, *, sort: str = "-used") -> QuerySet[Key]:
             ),
         )
     )
-    order = {
-        "-used": ["-used_ratio", "name", "id"],
-        "name": ["name", "id"],
-        "period_end": [F("limit_end").asc(nulls_last=True), "name", "id"],
-    }.get(sort)
-    return keys.order_by(*(order or ["-used_ratio", "name", "id"]))
+    return keys
 
 
 def key_cap_rows(key: Key) -> list[LimitUse]:

@@ -1,19 +1,15 @@
 """Every read of keys a page needs, already scoped to what the membership may see."""
 
-import base64
-import binascii
-import json
 import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import F, Q, QuerySet, TextField
+from django.db.models import Q, QuerySet, TextField
 from django.db.models.functions import Cast
 from django.http import Http404
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from audit.models import AuditEvent
 from billing.usage import rollups
@@ -21,6 +17,7 @@ from billing.usage.models import UsageEvent
 from billing.usage.services import KeyFacts
 from gateway_console import selectors as tenancy
 from gateway_console.models import Membership
+from gateway_console.paging import Column, Page, keyset_page
 from keys.models import Key, KeyStatus
 
 
@@ -107,65 +104,15 @@ def keys_by_ids(membership: Membership, ids: list[str]) -> list[Key]:
     )
 
 
-@dataclass(frozen=True)
-class KeyPage:
-    keys: list[Key]
-    next_cursor: str | None
-    prev_cursor: str | None
-
-
-def _encode_cursor(key: Key, sort: Sort) -> str:
-    value = getattr(key, sort.field)
-    if isinstance(value, datetime):
-        value = value.isoformat()
-    raw = json.dumps([value, str(key.pk)]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str, sort: Sort):
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        value, pk = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        pk = uuid.UUID(pk)
-        if value is not None and sort.field != "name":
-            value = parse_datetime(value)
-            if value is None:
-                return None
-        return value, pk
-    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
-        return None
-
-
-def _nullable(sort: Sort) -> bool:
-    return Key._meta.get_field(sort.field).null
-
-
-def _after(sort: Sort, value, pk, *, descending: bool, nulls_last: bool) -> Q:
-    """Rows after (value, pk) in the order `field <dir> NULLS <...>, id <dir>`."""
-    cmp = "lt" if descending else "gt"
-    field = sort.field
-    if not _nullable(sort):
-        # No NULL branch: the condition stays one the (org, field, id) index can serve.
-        return Q(**{f"{field}__{cmp}": value}) | Q(**{field: value, f"id__{cmp}": pk})
-    if value is None:
-        if nulls_last:
-            return Q(**{f"{field}__isnull": True, f"id__{cmp}": pk})
-        return Q(**{f"{field}__isnull": False}) | Q(**{f"{field}__isnull": True, f"id__{cmp}": pk})
-    after = Q(**{f"{field}__{cmp}": value}) | Q(**{field: value, f"id__{cmp}": pk})
-    if nulls_last:
-        after |= Q(**{f"{field}__isnull": True})
-    return after
-
-
-def _ordering(sort: Sort, *, descending: bool, nulls_last: bool) -> list:
-    field = F(sort.field)
-    # NULLS placement only for a column that can be NULL: on a NOT NULL column it would stop
-    # PostgreSQL from reading the matching index in order (it would sort every row instead).
-    nulls = (
-        ({"nulls_last": True} if nulls_last else {"nulls_first": True}) if _nullable(sort) else {}
-    )
-    first = field.desc(**nulls) if descending else field.asc(**nulls)
-    return [first, F("id").desc() if descending else F("id").asc()]
+def columns(sort: str) -> list[Column]:
+    """The keyset order of a sort: its field, then the id."""
+    order = SORTS.get(sort) or SORTS[DEFAULT_SORT]
+    field = Key._meta.get_field(order.field)
+    kind = datetime if order.field != "name" else str
+    return [
+        Column(order.field, descending=order.descending, nullable=field.null, kind=kind),
+        Column("id", descending=order.descending, kind=uuid.UUID),
+    ]
 
 
 _PREVIEW = re.compile(r"^(?P<prefix>[A-Za-z0-9-]{1,16})\s*(…|\.\.\.)\s*(?P<last4>[A-Za-z0-9]{4})$")
@@ -181,7 +128,7 @@ def keys_visible_to(
     after: str = "",
     before: str = "",
     page_size: int = 25,
-) -> KeyPage:
+) -> Page[Key]:
     """One page of keys, by keyset pagination: the cost of a page does not grow with the
     number of keys, and there is no COUNT(*) over the table."""
     keys = _keys_in_scope(membership).select_related("team")
@@ -213,43 +160,7 @@ def keys_visible_to(
                 Q(name__icontains=search) | Q(display_prefix__startswith=search) | Q(user_id=search)
             )
 
-    order = SORTS.get(sort) or SORTS[DEFAULT_SORT]
-    nulls_last = True
-    backwards = False
-    cursor = None
-    if before:
-        cursor = _decode_cursor(before, order)
-        backwards = cursor is not None
-    elif after:
-        cursor = _decode_cursor(after, order)
-
-    if backwards:
-        keys = keys.filter(
-            _after(order, *cursor, descending=not order.descending, nulls_last=not nulls_last)
-        )
-        keys = keys.order_by(
-            *_ordering(order, descending=not order.descending, nulls_last=not nulls_last)
-        )
-    else:
-        if cursor is not None:
-            keys = keys.filter(
-                _after(order, *cursor, descending=order.descending, nulls_last=nulls_last)
-            )
-        keys = keys.order_by(*_ordering(order, descending=order.descending, nulls_last=nulls_last))
-
-    rows = list(keys[: page_size + 1])
-    more = len(rows) > page_size
-    rows = rows[:page_size]
-    if backwards:
-        rows.reverse()
-        has_prev, has_next = more, True
-    else:
-        has_prev, has_next = cursor is not None, more
-    return KeyPage(
-        keys=rows,
-        next_cursor=_encode_cursor(rows[-1], order) if rows and has_next else None,
-        prev_cursor=_encode_cursor(rows[0], order) if rows and has_prev else None,
-    )
+    return keyset_page(keys, columns(sort), after=after, before=before, size=page_size)
 
 
 def key_audit_trail(key: Key, limit: int = 50) -> list[AuditEvent]:
@@ -286,26 +197,16 @@ def usage_of_key(
     )
 
 
-@dataclass(frozen=True)
-class RequestPage:
-    events: list[UsageEvent]
-    next_cursor: str | None
+REQUEST_ORDER = [
+    Column("occurred_at", descending=True, kind=datetime),
+    Column("id", descending=True, kind=int),
+]
 
 
-def recent_requests_of(key: Key, *, before: str = "", page_size: int = 50) -> RequestPage:
+def recent_requests_of(
+    key: Key, *, after: str = "", before: str = "", page_size: int = 50
+) -> Page[UsageEvent]:
     """A key's requests, newest first, a keyset page at a time on (occurred_at, id): the
     index usage_key_time_idx serves every page alike, however deep."""
     events = UsageEvent.objects.filter(key=key)
-    if before:
-        try:
-            at_text, id_text = before.rsplit("_", 1)
-            at, event_id = parse_datetime(at_text), int(id_text)
-        except ValueError:
-            at = None
-        if at is not None:
-            events = events.filter(Q(occurred_at__lt=at) | Q(occurred_at=at, id__lt=event_id))
-    rows = list(events.order_by("-occurred_at", "-id")[: page_size + 1])
-    more = len(rows) > page_size
-    rows = rows[:page_size]
-    cursor = f"{rows[-1].occurred_at.isoformat()}_{rows[-1].id}" if more else None
-    return RequestPage(rows, cursor)
+    return keyset_page(events, REQUEST_ORDER, after=after, before=before, size=page_size)

@@ -2,9 +2,8 @@ import secrets as py_secrets
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.db.models import Q
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -18,6 +17,7 @@ from billing.pricing import micros_to_money
 from billing.usage import traffic
 from billing.usage import views as usage_views
 from gateway_console import selectors as tenancy
+from gateway_console.paging import NEWEST_FIRST, cursors, pager_links
 from gateway_console.roles import membership_required, role_required
 from keys import limits, selectors, services
 from keys.forms import BatchForm, KeyForm, RotateForm
@@ -59,28 +59,13 @@ def _list_params(request: HttpRequest) -> dict:
     }
 
 
-def _page_link(params: dict, **cursor) -> str:
-    query = QueryDict(mutable=True)
-    for name, value in {
-        "q": params["search"],
-        "team": params["team"],
-        "status": params["status"],
-        "sort": params["sort"] if params["sort"] != selectors.DEFAULT_SORT else "",
-        **cursor,
-    }.items():
-        if value:
-            query[name] = value
-    return "?" + query.urlencode() if query else "?"
-
-
 @membership_required
 def key_list(request: HttpRequest) -> HttpResponse:
     params = _list_params(request)
     page = selectors.keys_visible_to(
         request.membership,
         **params,
-        after=request.GET.get("after", ""),
-        before=request.GET.get("before", ""),
+        **cursors(request.GET),
     )
     context = {
         "page": page,
@@ -88,8 +73,16 @@ def key_list(request: HttpRequest) -> HttpResponse:
         "teams": tenancy.teams_visible_to(request.membership),
         "sorts": selectors.SORTS,
         "statuses": selectors.STATUS_FILTERS,
-        "next_link": _page_link(params, after=page.next_cursor) if page.next_cursor else None,
-        "prev_link": _page_link(params, before=page.prev_cursor) if page.prev_cursor else None,
+        "pager": pager_links(
+            page,
+            query={
+                "q": params["search"],
+                "team": params["team"],
+                "status": params["status"],
+                "sort": params["sort"] if params["sort"] != selectors.DEFAULT_SORT else "",
+            },
+            target="keys-table",
+        ),
         "batch_actions": BatchAction.CHOICES,
     }
     template = (
@@ -156,12 +149,17 @@ def key_usage(request: HttpRequest, key_id) -> HttpResponse:
 def key_requests(request: HttpRequest, key_id) -> HttpResponse:
     """The key's recent requests, newest first, a keyset page at a time."""
     key = selectors.key_for(request.membership, key_id)
-    page = selectors.recent_requests_of(key, before=request.GET.get("before", "")[:80])
-    rows = [(event, display(micros_to_money(event.cost_micros))) for event in page.events]
+    page = selectors.recent_requests_of(key, **cursors(request.GET, NEWEST_FIRST))
+    rows = [(event, display(micros_to_money(event.cost_micros))) for event in page.rows]
     return render(
         request,
         "usage/key_requests.html",
-        {"key": key, "rows": rows, "next_cursor": page.next_cursor},
+        {
+            "key": key,
+            "rows": rows,
+            "page": page,
+            "pager": pager_links(page, style=NEWEST_FIRST),
+        },
     )
 
 
@@ -326,10 +324,12 @@ def caps(request: HttpRequest) -> HttpResponse:
     org = request.membership.org
     sort = request.GET.get("sort", "-used")
     sort = sort if sort in limits.CAP_SORTS else "-used"
-    page = Paginator(limits.capped_keys(org, sort=sort), 50).get_page(request.GET.get("page"))
-    rows = [(key, limits.key_cap_rows(key)) for key in page.object_list]
+    page = limits.capped_keys_page(org, sort=sort, **cursors(request.GET))
+    rows = [(key, limits.key_cap_rows(key)) for key in page.rows]
     context = {
-        "page": page,
+        "pager": pager_links(
+            page, query={"sort": sort if sort != "-used" else ""}, target="caps-table"
+        ),
         "rows": rows,
         "sort": sort,
         "sorts": limits.CAP_SORTS,

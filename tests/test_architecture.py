@@ -29,12 +29,11 @@ LONG_MODULES: set[str] = {
     "keys.api",
     "keys.authorize",
 }
-OFFSET_PAGING: set[str] = {"keys.views"}
+OFFSET_PAGING: set[str] = set()
 LONG_FUNCTIONS: set[str] = {
     "billing.usage.services._apply",
     "billing.usage.services.record_batch",
     "keys.authorize._allowed",
-    "keys.selectors.keys_visible_to",
 }
 
 

@@ -1,6 +1,6 @@
 """What the alert pages and the navigation badge read."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -11,6 +11,7 @@ from billing.alerts.common import BADGE_MAX, BADGE_WINDOW, PAGE_SIZE, SEEN_SESSI
 from billing.alerts.delivery import _cap_label, _owner_id
 from billing.alerts.models import Alert, AlertKind, AlertSettings
 from gateway_console.models import Membership
+from gateway_console.paging import Column, Page, keyset_page
 
 
 def watching(setting: AlertSettings) -> list[str]:
@@ -35,12 +36,6 @@ class AlertRow:
     badge: str
 
 
-@dataclass(frozen=True)
-class AlertPage:
-    rows: list[AlertRow]
-    older_than: int | None
-
-
 def _threshold_label(alert: Alert) -> str:
     if alert.kind == AlertKind.WALLET_LOW:
         return f"below {money.display(Decimal(alert.threshold))}"
@@ -58,12 +53,13 @@ def _link(alert: Alert) -> str | None:
     return reverse("keys:detail", args=[owner])
 
 
-def alerts_of(membership: Membership, *, before: int | None = None) -> AlertPage:
+ALERT_ORDER = [Column("id", descending=True, kind=int)]
+
+
+def alerts_of(membership: Membership, *, after: str = "", before: str = "") -> Page[AlertRow]:
     """The org's alerts, newest first, a page at a time (keyset on the id). One query."""
-    queryset = Alert.objects.filter(org_id=membership.org_id).order_by("-id")
-    if before is not None:
-        queryset = queryset.filter(id__lt=before)
-    alerts = list(queryset[: PAGE_SIZE + 1])
+    queryset = Alert.objects.filter(org_id=membership.org_id)
+    page = keyset_page(queryset, ALERT_ORDER, after=after, before=before, size=PAGE_SIZE)
     rows = [
         AlertRow(
             a,
@@ -71,10 +67,9 @@ def alerts_of(membership: Membership, *, before: int | None = None) -> AlertPage
             _link(a),
             "deleted" if a.threshold == "100" or a.kind == AlertKind.WALLET_LOW else "expired",
         )
-        for a in alerts[:PAGE_SIZE]
+        for a in page.rows
     ]
-    older = alerts[PAGE_SIZE - 1].pk if len(alerts) > PAGE_SIZE else None
-    return AlertPage(rows, older)
+    return replace(page, rows=rows)
 
 
 def seen_alert_id(session, org_id) -> int:

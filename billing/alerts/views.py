@@ -10,27 +10,26 @@ from django.views.decorators.http import require_http_methods
 from audit import Actor
 from billing import alerts
 from billing.alerts.forms import AlertSettingsForm
+from gateway_console.paging import NEWEST_FIRST, cursors, pager_links
 from gateway_console.roles import role_required
-
-
-def _before(request: HttpRequest) -> int | None:
-    try:
-        return int(request.GET.get("before", ""))
-    except ValueError:
-        return None
 
 
 @role_required("reader")
 def alert_list(request: HttpRequest) -> HttpResponse:
     org = request.membership.org
-    page = alerts.alerts_of(request.membership, before=_before(request))
+    page = alerts.alerts_of(request.membership, **cursors(request.GET, NEWEST_FIRST))
     if page.rows:
         alerts.mark_alerts_seen(request.session, org.pk, page.rows[0].alert.pk)
     settings = alerts.alert_settings_of(org)
     return render(
         request,
         "billing/alerts.html",
-        {"page": page, "settings": settings, "watching": alerts.watching(settings)},
+        {
+            "page": page,
+            "pager": pager_links(page, style=NEWEST_FIRST),
+            "settings": settings,
+            "watching": alerts.watching(settings),
+        },
     )
 
 

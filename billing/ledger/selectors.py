@@ -1,17 +1,25 @@
 """Reads of the wallet's ledger and of prices, for the pages and the API."""
 
-from billing.ledger.models import ModelPrice, WalletEntry
+from billing.ledger.models import ModelPrice, Wallet, WalletEntry
+from gateway_console.paging import Column, Page, keyset_page
 
 
-def ledger_of(org, *, kind: str = "", before_id: int | None = None, page_size: int = 50):
+def wallet_of(org) -> Wallet | None:
+    """The org's wallet; None before its first top-up."""
+    return Wallet.objects.filter(org=org).first()
+
+
+LEDGER_ORDER = [Column("id", descending=True, kind=int)]
+
+
+def ledger_of(
+    org, *, kind: str = "", after: str = "", before: str = "", page_size: int = 50
+) -> Page[WalletEntry]:
     """The org's wallet entries, newest first, a keyset page at a time."""
     entries = WalletEntry.objects.filter(org=org)
     if kind:
         entries = entries.filter(kind=kind)
-    if before_id is not None:
-        entries = entries.filter(id__lt=before_id)
-    rows = list(entries.order_by("-id")[: page_size + 1])
-    return rows[:page_size], (rows[page_size - 1].id if len(rows) > page_size else None)
+    return keyset_page(entries, LEDGER_ORDER, after=after, before=before, size=page_size)
 
 
 def prices_for(org) -> list[ModelPrice]:

@@ -159,8 +159,8 @@ def list_teams(
     request: HttpRequest,
     cursor: str = Query("", max_length=200, description="`next_cursor` of the page before."),
 ):
-    teams, next_cursor = selectors.teams_page(_membership(request), after=cursor)
-    return {"data": [team_out(team) for team in teams], "next_cursor": next_cursor or None}
+    page = selectors.teams_page(_membership(request), after=cursor)
+    return {"data": [team_out(team) for team in page.rows], "next_cursor": page.next_cursor}
 
 
 @router.post("/teams", response={201: TeamOut, **errors(*WRITE, 409)}, summary="Create a team")

@@ -10,15 +10,15 @@ from audit import Actor
 from billing.limits import selectors, services
 from gateway_console import selectors as tenancy
 from gateway_console.forms import TeamForm, TeamLimitsForm
+from gateway_console.paging import cursors, pager_links
 from gateway_console.roles import membership_required, role_required
 from gateway_console.services import OrgActionRefused
 
 
 @membership_required
 def team_list(request: HttpRequest) -> HttpResponse:
-    return render(
-        request, "orgs/teams.html", {"teams": tenancy.teams_with_counts(request.membership)}
-    )
+    page = tenancy.teams_page(request.membership, **cursors(request.GET))
+    return render(request, "orgs/teams.html", {"teams": page.rows, "pager": pager_links(page)})
 
 
 @role_required("admin")

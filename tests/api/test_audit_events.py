@@ -114,4 +114,4 @@ def test_it_returns_the_same_events_as_the_page(api, admin_client, org, key):
     from_api = [event["seq"] for event in api.get("/api/v1/audit-events", params).json()["data"]]
     page = admin_client.get("/audit/", params)
 
-    assert from_api == [event.seq for event in page.context["page"].events] == [3, 2]
+    assert from_api == [event.seq for event in page.context["page"].rows] == [3, 2]

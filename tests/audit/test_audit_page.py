@@ -23,7 +23,7 @@ def _events(org, count: int, *, actor: Actor = ALICE, prefix: str = "event") -> 
 
 
 def _seqs(response) -> list[int]:
-    return [event.seq for event in response.context["page"].events]
+    return [event.seq for event in response.context["page"].rows]
 
 
 @pytest.fixture
@@ -102,7 +102,7 @@ def test_filters_stay_in_the_page_links(admin_client, org):
 
     response = admin_client.get(URL, {"action": "keys.moved", "actor": "alice"})
 
-    older = response.context["older_link"]
+    older = response.context["pager"].next
     assert "action=keys.moved" in older
     assert "actor=alice" in older
     assert "before=11" in older
@@ -113,27 +113,27 @@ def test_it_pages_through_120_events_by_position_in_the_chain(admin_client, org)
 
     first = admin_client.get(URL)
     assert _seqs(first) == list(range(120, 70, -1))
-    assert first.context["newer_link"] is None
-    assert first.context["older_link"] == "?before=71"
+    assert first.context["pager"].prev is None
+    assert first.context["pager"].next == "?before=71"
 
     second = admin_client.get(URL, {"before": 71})
     assert _seqs(second) == list(range(70, 20, -1))
-    assert second.context["older_link"] == "?before=21"
-    assert second.context["newer_link"] == "?after=70"
+    assert second.context["pager"].next == "?before=21"
+    assert second.context["pager"].prev == "?after=70"
 
     last = admin_client.get(URL, {"before": 21})
     assert _seqs(last) == list(range(20, 0, -1))
-    assert last.context["older_link"] is None
-    assert last.context["newer_link"] == "?after=20"
+    assert last.context["pager"].next is None
+    assert last.context["pager"].prev == "?after=20"
 
     back = admin_client.get(URL, {"after": 20})
     assert _seqs(back) == list(range(70, 20, -1))
-    assert back.context["newer_link"] == "?after=70"
+    assert back.context["pager"].prev == "?after=70"
 
     newest = admin_client.get(URL, {"after": 70})
     assert _seqs(newest) == list(range(120, 70, -1))
-    assert newest.context["newer_link"] is None
-    assert newest.context["older_link"] == "?before=71"
+    assert newest.context["pager"].prev is None
+    assert newest.context["pager"].next == "?before=71"
 
 
 def test_another_orgs_events_never_appear(admin_client, other_org_admin_client, org, other_org):
@@ -143,7 +143,7 @@ def test_another_orgs_events_never_appear(admin_client, other_org_admin_client, 
     for params in ({}, {"target": "Globex"}, {"actor": "bob@example.com"}):
         response = admin_client.get(URL, params)
         assert "Globex Secret" not in response.content.decode()
-        assert all(e.org_id == org.pk for e in response.context["page"].events)
+        assert all(e.org_id == org.pk for e in response.context["page"].rows)
 
     theirs = other_org_admin_client.get(URL)
     assert "Globex Secret" in theirs.content.decode()

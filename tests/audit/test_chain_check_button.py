@@ -56,7 +56,7 @@ def test_without_javascript_it_shows_the_whole_page_with_the_result(admin_client
     html = response.content.decode()
     assert "<h1>Audit log</h1>" in html
     assert "The whole chain holds" in html
-    assert [e.seq for e in response.context["page"].events] == [4, 3, 2, 1]
+    assert [e.seq for e in response.context["page"].rows] == [4, 3, 2, 1]
 
 
 def test_it_rejects_get(admin_client, chain):

@@ -77,13 +77,13 @@ def test_older_alerts_are_a_page_further(admin_client, org):
         raise_alert(org, n)
 
     first = admin_client.get(URL)
-    older = admin_client.get(URL, {"before": first.context["page"].older_than})
+    older = admin_client.get(URL, {"before": first.context["page"].next_cursor})
 
     assert len(first.context["page"].rows) == 50
     assert [row.alert.message for row in older.context["page"].rows] == [
         f"Key “key-{n}” passed 80% of its monthly spend cap." for n in range(9, -1, -1)
     ]
-    assert older.context["page"].older_than is None
+    assert older.context["page"].next_cursor is None
 
 
 @pytest.mark.parametrize("count", [5, 60])

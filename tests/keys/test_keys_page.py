@@ -272,10 +272,10 @@ def test_keyset_pagination_walks_forward_and_back_in_order(admin_membership, org
             )
         )
 
-    assert [len(p.keys) for p in pages] == [25, 25, 10]
+    assert [len(p.rows) for p in pages] == [25, 25, 10]
     assert pages[0].prev_cursor is None
     assert pages[-1].next_cursor is None
-    walked = [k.pk for p in pages for k in p.keys]
+    walked = [k.pk for p in pages for k in p.rows]
     assert walked == expected
     assert len(set(walked)) == 60
 
@@ -287,8 +287,8 @@ def test_keyset_pagination_walks_forward_and_back_in_order(admin_membership, org
             )
         )
 
-    assert [[k.pk for k in p.keys] for p in reversed(back)] == [
-        [k.pk for k in p.keys] for p in pages
+    assert [[k.pk for k in p.rows] for p in reversed(back)] == [
+        [k.pk for k in p.rows] for p in pages
     ]
     # Going back from the first page's successor lands on a first page again.
     assert back[-1].prev_cursor is None
@@ -305,7 +305,7 @@ def test_keyset_pagination_with_a_filter(admin_membership, org, team, sort):
         page = selectors.keys_visible_to(
             admin_membership, sort=sort, team=str(team.pk), page_size=7, after=after
         )
-        walked += [k.pk for k in page.keys]
+        walked += [k.pk for k in page.rows]
         if not page.next_cursor:
             break
         after = page.next_cursor

@@ -64,13 +64,17 @@ def test_recent_requests_page_by_keyset(admin_client, key, monkeypatch):
 
     first = admin_client.get(f"/keys/{key.pk}/requests/")
     ids = [e.request_id for e, _ in first.context["rows"]]
-    second = admin_client.get(f"/keys/{key.pk}/requests/", {"before": first.context["next_cursor"]})
-    third = admin_client.get(f"/keys/{key.pk}/requests/", {"before": second.context["next_cursor"]})
+    second = admin_client.get(
+        f"/keys/{key.pk}/requests/", {"before": first.context["page"].next_cursor}
+    )
+    third = admin_client.get(
+        f"/keys/{key.pk}/requests/", {"before": second.context["page"].next_cursor}
+    )
 
     assert ids == ["r4", "r3"]
     assert [e.request_id for e, _ in second.context["rows"]] == ["r2", "r1"]
     assert [e.request_id for e, _ in third.context["rows"]] == ["r0"]
-    assert third.context["next_cursor"] is None
+    assert third.context["page"].next_cursor is None
 
 
 def test_member_cannot_browse_another_teams_requests(member_client, others_key):
