@@ -4,6 +4,8 @@
 transaction of the change they make.
 """
 
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from gateway_console.actors import Actor
@@ -12,7 +14,7 @@ if TYPE_CHECKING:
     from audit.models import AuditEvent
     from gateway_console.models import Org
 
-__all__ = ["Actor", "record"]
+__all__ = ["Actor", "diff", "record", "recorded"]
 
 
 def record(
@@ -29,3 +31,27 @@ def record(
     from audit.services import record as append
 
     return append(org=org, actor=actor, action=action, target=target, changes=changes, data=data)
+
+
+def recorded(value):
+    """A value as an event keeps it, in JSON's types: a Decimal as its text (quantize it first:
+    "100" and "100.000000" differ), a time in UTC (the same instant read from the database and
+    from a form in the org's time zone is one value), a tuple as a list."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def diff(before: dict, after: dict) -> dict:
+    """The `changes` of an event: {field: {"before": …, "after": …}} for each field of `after`
+    whose recorded value differs from `before`'s (a field `before` lacks was None)."""
+    changes = {}
+    for field, value in after.items():
+        old, new = recorded(before.get(field)), recorded(value)
+        if old != new:
+            changes[field] = {"before": old, "after": new}
+    return changes

@@ -12,7 +12,7 @@ from audit import export, selectors
 from audit.actions import ACTIONS
 from audit.chain import check_chain
 from audit.forms import EventFilterForm
-from gateway_console.paging import NEWEST_FIRST, cursors, pager_links
+from gateway_console.paging import NEWEST_FIRST, cursors, pager_links, render_list
 from gateway_console.roles import role_required
 
 FILTER_NAMES = ("actor", "action", "target", "from", "to")
@@ -73,12 +73,13 @@ def _page_context(request: HttpRequest) -> dict:
 @require_GET
 def event_list(request: HttpRequest) -> HttpResponse:
     context = _page_context(request)
-    template = (
-        "audit/_events_table.html"
-        if request.htmx and request.htmx.target == "audit-table"
-        else "audit/list.html"
+    return render_list(
+        request,
+        template="audit/list.html",
+        part="audit/_events_table.html",
+        target="audit-table",
+        context=context,
     )
-    return render(request, template, context)
 
 
 @role_required("reader")

@@ -16,8 +16,9 @@ from billing import money
 from billing.ledger import services
 from billing.ledger.models import ModelPrice, Plan, ReconciliationFinding, Wallet, WalletEntry
 from billing.limits.models import Counter, Hold
-from billing.pricing import micros_to_money, money_to_micros
+from billing.money import MoneyField, micros_to_money, money_to_micros
 from billing.usage.models import UsageEvent
+from gateway_console.admin import ReadOnlyAdmin
 from gateway_console.models import Org
 
 
@@ -39,19 +40,6 @@ class PlanAdmin(admin.ModelAdmin):
     filter_horizontal = ["models"]
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Money moves through services (audited) and the gateway API, never by hand here."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 def _dollars(micros: int) -> str:
     return money.display(micros_to_money(micros))
 
@@ -66,9 +54,9 @@ class WalletMoneyForm(forms.Form):
     }
 
     action = forms.ChoiceField(choices=ACTIONS.items(), widget=forms.RadioSelect, initial="top_up")
-    amount = forms.DecimalField(
-        max_digits=18,
-        decimal_places=6,
+    amount = MoneyField(
+        min_value=None,
+        max_value=None,
         help_text="In USD. An adjustment may be negative; no adjustment takes the balance below 0.",
     )
     reason = forms.CharField(

@@ -2,6 +2,8 @@
 
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
+from django import forms
+
 # Amounts are kept to the micro-unit (a millionth of the currency unit): enough for the price
 # of a single token.
 MICRO = Decimal("0.000001")
@@ -9,6 +11,8 @@ CENT = Decimal("0.01")
 MAX_DIGITS = 18
 DECIMAL_PLACES = 6
 CURRENCY = "USD"
+# The largest cap or limit a form takes.
+MAX_CAP = Decimal("1000000000")
 
 
 def to_money(value: Decimal | int | str) -> Decimal:
@@ -19,6 +23,15 @@ def to_money(value: Decimal | int | str) -> Decimal:
     except InvalidOperation as exc:
         raise ValueError(f"{value!r} is not an amount of money") from exc
     return amount.quantize(MICRO, rounding=ROUND_HALF_UP)
+
+
+def micros_to_money(micros: int) -> Decimal:
+    """Integer micro-units (what counters and the ledger hold) as money."""
+    return (Decimal(micros) / Decimal(1_000_000)).quantize(MICRO)
+
+
+def money_to_micros(amount: Decimal) -> int:
+    return int((amount * 1_000_000).to_integral_value(rounding=ROUND_HALF_UP))
 
 
 def display(amount: Decimal | None) -> str:
@@ -39,3 +52,17 @@ def show_recorded_amount(value: str) -> str:
         return display(Decimal(value))
     except InvalidOperation:
         return value
+
+
+class MoneyField(forms.DecimalField):
+    """An amount in USD, to the micro-unit. By default a cap or limit: a cent to a billion; pass
+    min_value=None and max_value=None for any amount (an adjustment may be negative)."""
+
+    def __init__(self, *, min_value=CENT, max_value=MAX_CAP, **kwargs):
+        super().__init__(
+            min_value=min_value,
+            max_value=max_value,
+            max_digits=MAX_DIGITS,
+            decimal_places=DECIMAL_PLACES,
+            **kwargs,
+        )

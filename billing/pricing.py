@@ -15,11 +15,3 @@ def cost_micros(
     many micro-dollars, so no division is needed; the one rounding is to a whole micro-unit."""
     raw = (input_tokens * input_per_million + output_tokens * output_per_million) * multiplier
     return int(raw.to_integral_value(rounding=ROUND_HALF_UP))
-
-
-def micros_to_money(micros: int) -> Decimal:
-    return (Decimal(micros) / Decimal(1_000_000)).quantize(Decimal("0.000001"))
-
-
-def money_to_micros(amount: Decimal) -> int:
-    return int((amount * 1_000_000).to_integral_value(rounding=ROUND_HALF_UP))

@@ -4,6 +4,20 @@ from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from gateway_console.models import Membership, Org, Team, User
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Platform staff may look, not change: these rows change through the console's services,
+    which audit them, or through the gateway's API."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
     ordering = ["email"]

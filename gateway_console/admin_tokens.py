@@ -11,12 +11,12 @@ import uuid
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.http import Http404
 from django.utils import timezone
 
-from gateway_console import recording, secret
+from gateway_console import recording, secret, show_once
 from gateway_console.actors import Actor, clean_ip
 from gateway_console.models import AdminToken, AdminTokenShown, Membership, Org, Role
 from gateway_console.paging import Column, Page, keyset_page
@@ -53,10 +53,8 @@ def create_admin_token(
         raise AdminTokenActionRefused("Give the token a name.")
     if len(name) > NAME_MAX_LENGTH:
         raise AdminTokenActionRefused(f"A token's name has at most {NAME_MAX_LENGTH} characters.")
-    if nonce and (
-        shown := AdminTokenShown.objects.select_related("token").filter(nonce=nonce).first()
-    ):
-        raise TokenAlreadyShown(shown.token)
+    if (earlier := show_once.made_before(AdminTokenShown, nonce)) is not None:
+        raise TokenAlreadyShown(earlier)
     plaintext = secret.new_secret(prefix=PREFIX)
     token = AdminToken.objects.create(
         org=org,
@@ -67,14 +65,9 @@ def create_admin_token(
         read_only=read_only,
         created_by=actor.user,
     )
-    if nonce:
-        try:
-            with transaction.atomic():
-                AdminTokenShown.objects.create(nonce=nonce, token=token)
-        except IntegrityError:
-            # A concurrent submission of the same form won: this one makes nothing.
-            shown = AdminTokenShown.objects.select_related("token").get(nonce=nonce)
-            raise TokenAlreadyShown(shown.token) from None
+    if (earlier := show_once.claim(AdminTokenShown, nonce, token)) is not None:
+        # A concurrent submission of the same form won: this one makes nothing.
+        raise TokenAlreadyShown(earlier)
     recording.record(
         org=org,
         actor=actor,

@@ -8,6 +8,7 @@ from django.db import models
 from django.utils import timezone as dj_timezone
 
 from gateway_console.limits import LimitPeriod
+from gateway_console.secret import ShownAsPreview
 
 
 class UserManager(BaseUserManager):
@@ -138,7 +139,7 @@ class Membership(models.Model):
         return self.role != Role.MEMBER
 
 
-class AdminToken(models.Model):
+class AdminToken(ShownAsPreview, models.Model):
     """A token for the admin API (docs/contract.md section 4), scoped to one org. Like a key, only
     `HMAC-SHA256(KEY_PEPPER, token)` is kept, with a display prefix and the last four characters;
     the plaintext exists only in the response that shows it."""
@@ -168,14 +169,6 @@ class AdminToken(models.Model):
         return self.name
 
     @property
-    def preview(self) -> str:
-        return f"{self.display_prefix}…{self.last4}"
-
-    @property
-    def audit_label(self) -> str:
-        return f"{self.name} ({self.preview})"
-
-    @property
     def is_revoked(self) -> bool:
         return self.revoked_at is not None
 
@@ -187,6 +180,8 @@ class AdminToken(models.Model):
 class AdminTokenShown(models.Model):
     """Records that the form which reveals a new admin token was processed, so that a reload or
     a resubmission never makes or shows another token. Holds no secret."""
+
+    MADE = "token"  # what a nonce made (gateway_console.show_once)
 
     nonce = models.CharField(max_length=64, primary_key=True)
     token = models.ForeignKey(AdminToken, on_delete=models.CASCADE, related_name="+")

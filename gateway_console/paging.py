@@ -10,7 +10,8 @@ column's value (`team-099`, `71`), so that the API's cursors read plainly; an or
 writes them as URL-safe base64 of a JSON list. A cursor that does not decode is None: a page
 starts over from the first page, the API answers 400 invalid_cursor.
 
-Pages link to each other with `pager_links` and the include `_pager.html`.
+Pages link to each other with `pager_links` and the include `_pager.html`; `render_list` answers
+htmx with the list's table alone.
 """
 
 import base64
@@ -24,7 +25,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Generic, TypeVar
 
 from django.db.models import F, Q, QuerySet
-from django.http import QueryDict
+from django.http import HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import render
 from django.utils.dateparse import parse_datetime
 
 T = TypeVar("T")
@@ -266,3 +268,12 @@ def pager_links(
         prev_label=style.prev_label,
         target=target,
     )
+
+
+def render_list(
+    request: HttpRequest, *, template: str, part: str, target: str, context: dict
+) -> HttpResponse:
+    """The whole page, or only its table (`part`) when htmx asks to swap the element `target`
+    (as a filter, a sort or a pager link does)."""
+    swap = request.htmx and request.htmx.target == target
+    return render(request, part if swap else template, context)

@@ -62,3 +62,20 @@ def display_prefix(plaintext: str) -> str:
 
 def last4(plaintext: str) -> str:
     return plaintext[-4:]
+
+
+class ShownAsPreview:
+    """For a model that holds a secret's hash (a key, an admin token): how lists and the audit
+    log name it, by its name and the secret's first and last characters, never the secret."""
+
+    name: str
+    display_prefix: str
+    last4: str
+
+    @property
+    def preview(self) -> str:
+        return f"{self.display_prefix}…{self.last4}"
+
+    @property
+    def audit_label(self) -> str:
+        return f"{self.name} ({self.preview})"

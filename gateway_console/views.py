@@ -5,11 +5,10 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils.cache import add_never_cache_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
-from gateway_console import admin_tokens, selectors
+from gateway_console import admin_tokens, selectors, show_once
 from gateway_console.actors import Actor
 from gateway_console.forms import AdminTokenForm, SignInForm
 from gateway_console.middleware import SESSION_ORG_KEY
@@ -78,15 +77,9 @@ def admin_token_list(request: HttpRequest) -> HttpResponse:
 
 
 def _show_token_once(request: HttpRequest, token: AdminToken, plaintext: str) -> HttpResponse:
-    # As keys.views._show_once: the plaintext lives only in this response, never in a URL,
-    # the session, a cache or a log (docs/contract.md sections 1 and 4).
-    response = render(
+    return show_once.secret_page(
         request, "orgs/admin_tokens_show_once.html", {"token": token, "plaintext": plaintext}
     )
-    add_never_cache_headers(response)
-    response["Cache-Control"] = "no-store, no-cache, must-revalidate, private, max-age=0"
-    response["Pragma"] = "no-cache"
-    return response
 
 
 @role_required("admin")

@@ -21,8 +21,7 @@ from pydantic import ConfigDict, StringConstraints
 
 from audit import Actor
 from billing.limits.periods import LimitPeriod
-from billing.money import to_money
-from billing.pricing import micros_to_money
+from billing.money import micros_to_money, to_money
 from billing.usage.models import UsageEvent
 from billing.usage.selectors import usage_event_for
 from gateway_console import admin_tokens, paging

@@ -25,7 +25,7 @@ from billing.dbvalues import as_decimal, as_list, as_time, as_uuid, db_id, db_ti
 from billing.limits import holds, ratelimit
 from billing.limits.holds import CounterUse
 from billing.limits.periods import LimitPeriod, period_bounds
-from billing.pricing import micros_to_money, money_to_micros
+from billing.money import micros_to_money, money_to_micros
 from billing.usage import traffic
 from gateway_console import secret
 from gateway_console.contract import ContractError, check_gateway_token

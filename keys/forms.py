@@ -1,20 +1,19 @@
 import re
 import zoneinfo
 from datetime import datetime
-from decimal import Decimal
 
 from django import forms
 from django.conf import settings
 from django.utils import timezone
 
 from billing.limits.periods import LimitPeriod
+from billing.money import MoneyField
 from gateway_console.models import Team
 from keys.models import Key, KeyType
 from keys.services import BatchAction, KeySettings
 
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,99}$")
 PROFILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-MAX_MONEY = Decimal("1000000000")
 
 
 class KeyForm(forms.Form):
@@ -43,22 +42,8 @@ class KeyForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="Models this key may call, one per line or comma-separated. Empty: every model of the plan.",
     )
-    monthly_spend_cap = forms.DecimalField(
-        label="Monthly spend cap (USD)",
-        required=False,
-        min_value=Decimal("0.01"),
-        max_value=MAX_MONEY,
-        decimal_places=6,
-        max_digits=18,
-    )
-    cost_limit = forms.DecimalField(
-        label="Cost limit (USD)",
-        required=False,
-        min_value=Decimal("0.01"),
-        max_value=MAX_MONEY,
-        decimal_places=6,
-        max_digits=18,
-    )
+    monthly_spend_cap = MoneyField(label="Monthly spend cap (USD)", required=False)
+    cost_limit = MoneyField(label="Cost limit (USD)", required=False)
     token_limit = forms.IntegerField(
         label="Token limit", required=False, min_value=1, max_value=10**15
     )

@@ -8,6 +8,7 @@ from django.utils import timezone
 from billing.limits.periods import LimitPeriod
 from billing.money import DECIMAL_PLACES, MAX_DIGITS
 from gateway_console.models import Org, Team
+from gateway_console.secret import ShownAsPreview
 
 
 class KeyStatus(models.TextChoices):
@@ -23,7 +24,7 @@ class KeyType(models.TextChoices):
     PROFILE = "profile", "Profile"
 
 
-class Key(models.Model):
+class Key(ShownAsPreview, models.Model):
     """An API key. Only `HMAC-SHA256(KEY_PEPPER, key)` is kept, with a display prefix and
     the last four characters; the plaintext exists only in the response that shows it."""
 
@@ -117,14 +118,6 @@ class Key(models.Model):
         return self.name
 
     @property
-    def preview(self) -> str:
-        return f"{self.display_prefix}…{self.last4}"
-
-    @property
-    def audit_label(self) -> str:
-        return f"{self.name} ({self.preview})"
-
-    @property
     def effective_status(self) -> str:
         if (
             self.status == KeyStatus.ACTIVE
@@ -166,6 +159,8 @@ class Key(models.Model):
 class SecretShown(models.Model):
     """Records that the form which reveals a secret (create, rotate) was processed, so that a
     reload or a resubmission never makes or shows another secret. Holds no secret."""
+
+    MADE = "key"  # what a nonce made (gateway_console.show_once)
 
     nonce = models.CharField(max_length=64, primary_key=True)
     key = models.ForeignKey(Key, on_delete=models.CASCADE, related_name="+")

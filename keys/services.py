@@ -1,11 +1,11 @@
 """Every change to keys. Each service is one transaction that records exactly one audit event."""
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 import audit
@@ -14,7 +14,7 @@ from billing.limits import resets
 from billing.limits.models import CounterKind
 from billing.limits.periods import LimitPeriod
 from billing.money import to_money
-from gateway_console import secret
+from gateway_console import secret, show_once
 from gateway_console.models import Org, Team
 from keys.models import Key, KeyStatus, KeyType, SecretShown
 
@@ -68,13 +68,7 @@ def _audit_value(field: str, value):
         return value.name if value is not None else None
     if isinstance(value, Decimal):
         # Quantized as stored: "100" typed over a stored 100.000000 is not a change.
-        return str(to_money(value))
-    if isinstance(value, datetime):
-        # In UTC, so that the same instant read back from the database (UTC) and from a form
-        # (the org's time zone) compares equal and an unchanged expiry is not a change.
-        return value.astimezone(UTC).isoformat()
-    if isinstance(value, tuple):
-        return list(value)
+        return to_money(value)
     return value
 
 
@@ -91,14 +85,9 @@ def _new_secret_for(key: Key) -> str:
 
 
 def _claim_nonce(nonce: str | None, key: Key) -> None:
-    if not nonce:
-        return
-    try:
-        with transaction.atomic():
-            SecretShown.objects.create(nonce=nonce, key=key)
-    except IntegrityError:
-        shown = SecretShown.objects.select_related("key").get(nonce=nonce)
-        raise AlreadyShown(shown.key) from None
+    earlier = show_once.claim(SecretShown, nonce, key)
+    if earlier is not None:
+        raise AlreadyShown(earlier)
 
 
 def _check_team(org: Org, team: Team | None) -> None:
@@ -111,10 +100,8 @@ def create_key(
     *, org: Org, actor: Actor, settings_: KeySettings, nonce: str | None = None
 ) -> tuple[Key, str]:
     """Creates a key and returns it with its plaintext, which is never stored."""
-    if nonce:
-        shown = SecretShown.objects.select_related("key").filter(nonce=nonce).first()
-        if shown is not None:
-            raise AlreadyShown(shown.key)
+    if (earlier := show_once.made_before(SecretShown, nonce)) is not None:
+        raise AlreadyShown(earlier)
     _check_team(org, settings_.team)
     now = timezone.now()
     key = Key(org=org, created_by=actor.user, created_at=now, updated_at=now)
@@ -129,11 +116,10 @@ def create_key(
         actor=actor,
         action="key.created",
         target=key,
-        changes={
-            field: {"before": None, "after": value}
-            for field, value in _settings_snapshot(key).items()
-            if value not in (None, "", [])
-        },
+        changes=audit.diff(
+            {},
+            {f: v for f, v in _settings_snapshot(key).items() if v not in (None, "", [], ())},
+        ),
     )
     return key, plaintext
 
@@ -158,12 +144,7 @@ def update_key(*, key: Key, actor: Actor, settings_: KeySettings) -> Key:
     for field in SETTINGS_FIELDS:
         value = getattr(settings_, field)
         setattr(key, field, list(value) if field == "model_scope" else value)
-    after = _settings_snapshot(key)
-    changes = {
-        f: {"before": before[f], "after": after[f]}
-        for f in SETTINGS_FIELDS
-        if before[f] != after[f]
-    }
+    changes = audit.diff(before, _settings_snapshot(key))
     if not changes:
         return key
     key.updated_at = timezone.now()
@@ -219,6 +200,19 @@ def rotate_key(
     return key, plaintext
 
 
+def _change_status(key: Key, status: str, now: datetime) -> None:
+    """The one set of rules for a key's status, one key or many: when it was disabled or
+    deleted, and a deleted key keeps no old secret of a rotation."""
+    if status == KeyStatus.DISABLED and key.status != KeyStatus.DISABLED:
+        key.disabled_at = now
+    if status == KeyStatus.DELETED:
+        key.deleted_at = now
+        # The old secret of a rotation must not outlive the key.
+        key.grace_secret_hash, key.grace_until = None, None
+    key.status = status
+    key.updated_at = now
+
+
 def _set_status(key: Key, actor: Actor, status: str, action: str) -> Key:
     key = _locked(key)
     if key.is_deleted:
@@ -226,15 +220,7 @@ def _set_status(key: Key, actor: Actor, status: str, action: str) -> Key:
     if key.status == status:
         raise KeyActionRefused(f"This key is already {KeyStatus(status).label.lower()}.")
     before = key.status
-    now = timezone.now()
-    key.status = status
-    key.updated_at = now
-    if status == KeyStatus.DISABLED:
-        key.disabled_at = now
-    if status == KeyStatus.DELETED:
-        key.deleted_at = now
-        # The old secret of a rotation must not outlive the key.
-        key.grace_secret_hash, key.grace_until = None, None
+    _change_status(key, status, timezone.now())
     key.save()
     audit.record(
         org=key.org,
@@ -268,6 +254,7 @@ class BatchAction:
     DELETE = "delete"
     MOVE = "move"
     CHOICES = (DISABLE, ENABLE, DELETE, MOVE)
+    STATUS = {DISABLE: KeyStatus.DISABLED, ENABLE: KeyStatus.ACTIVE, DELETE: KeyStatus.DELETED}
     EVENTS = {
         DISABLE: "keys.disabled",
         ENABLE: "keys.enabled",
@@ -305,19 +292,10 @@ def change_keys(
         if action == BatchAction.MOVE:
             entry["before"] = key.team.name if key.team_id else None
             key.team = team
+            key.updated_at = now
         else:
             entry["before"] = key.status
-            key.status = {
-                BatchAction.DISABLE: KeyStatus.DISABLED,
-                BatchAction.ENABLE: KeyStatus.ACTIVE,
-                BatchAction.DELETE: KeyStatus.DELETED,
-            }[action]
-            if action == BatchAction.DISABLE and entry["before"] != KeyStatus.DISABLED:
-                key.disabled_at = now
-            if action == BatchAction.DELETE:
-                key.deleted_at = now
-                key.grace_secret_hash, key.grace_until = None, None
-        key.updated_at = now
+            _change_status(key, BatchAction.STATUS[action], now)
         named.append(entry)
     Key.objects.bulk_update(
         keys,

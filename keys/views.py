@@ -7,18 +7,17 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_http_methods, require_POST
 
 from audit import Actor
 from billing.limits.selectors import capped_teams
-from billing.money import display
-from billing.pricing import micros_to_money
+from billing.money import display, micros_to_money
 from billing.usage import traffic
 from billing.usage import views as usage_views
 from gateway_console import selectors as tenancy
-from gateway_console.paging import NEWEST_FIRST, cursors, pager_links
+from gateway_console.paging import NEWEST_FIRST, cursors, pager_links, render_list
 from gateway_console.roles import membership_required, role_required
+from gateway_console.show_once import secret_page
 from keys import limits, selectors, services
 from keys.forms import BatchForm, KeyForm, RotateForm
 from keys.models import Key
@@ -26,15 +25,9 @@ from keys.services import AlreadyShown, BatchAction, KeyActionRefused
 
 
 def _show_once(request: HttpRequest, key: Key, plaintext: str, *, rotated: bool) -> HttpResponse:
-    # The plaintext lives only in this response: never in a URL, the session, a cache or a log
-    # (docs/contract.md section 1). no-store keeps it out of the browser's cache and history.
-    response = render(
+    return secret_page(
         request, "keys/show_once.html", {"key": key, "plaintext": plaintext, "rotated": rotated}
     )
-    add_never_cache_headers(response)
-    response["Cache-Control"] = "no-store, no-cache, must-revalidate, private, max-age=0"
-    response["Pragma"] = "no-cache"
-    return response
 
 
 def _already_shown(request: HttpRequest, key: Key) -> HttpResponse:
@@ -85,12 +78,13 @@ def key_list(request: HttpRequest) -> HttpResponse:
         ),
         "batch_actions": BatchAction.CHOICES,
     }
-    template = (
-        "keys/_table.html"
-        if request.htmx and request.htmx.target == "keys-table"
-        else "keys/list.html"
+    return render_list(
+        request,
+        template="keys/list.html",
+        part="keys/_table.html",
+        target="keys-table",
+        context=context,
     )
-    return render(request, template, context)
 
 
 @role_required("admin")
@@ -335,9 +329,10 @@ def caps(request: HttpRequest) -> HttpResponse:
         "sorts": limits.CAP_SORTS,
         "teams": capped_teams(org),
     }
-    template = (
-        "billing/_caps_table.html"
-        if request.htmx and request.htmx.target == "caps-table"
-        else "billing/caps.html"
+    return render_list(
+        request,
+        template="billing/caps.html",
+        part="billing/_caps_table.html",
+        target="caps-table",
+        context=context,
     )
-    return render(request, template, context)

@@ -18,7 +18,7 @@ from billing.alerts.models import AlertKind, AlertSettings
 from billing.dbvalues import as_uuid, db_id, db_time
 from billing.limits.models import Counter, CounterKind
 from billing.limits.periods import LimitPeriod, period_bounds
-from billing.pricing import micros_to_money, money_to_micros
+from billing.money import micros_to_money, money_to_micros
 from gateway_console.models import Org
 
 

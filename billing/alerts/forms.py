@@ -1,21 +1,15 @@
-from decimal import Decimal
-
 from django import forms
 
 from billing.alerts.webhook_guard import refusal
-from billing.money import CENT
+from billing.money import CENT, MoneyField
 
 
 class AlertSettingsForm(forms.Form):
     """What to be told about, and how. Every threshold is optional."""
 
-    wallet_below = forms.DecimalField(
+    wallet_below = MoneyField(
         label="Wallet below (USD)",
         required=False,
-        min_value=Decimal("0.01"),
-        max_value=Decimal("1000000000"),
-        decimal_places=6,
-        max_digits=18,
         help_text="Alert once a month when the balance falls below this amount. Empty: never.",
     )
     cap_at_80 = forms.BooleanField(label="A key or team reaches 80% of a cap", required=False)

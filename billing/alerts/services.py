@@ -29,10 +29,6 @@ def alert_settings_of(org: Org) -> AlertSettings:
     return AlertSettings.objects.filter(org=org).first() or AlertSettings(org=org)
 
 
-def _audit_value(value):
-    return str(value) if isinstance(value, Decimal) else value
-
-
 @transaction.atomic
 def update_alert_settings(
     *,
@@ -61,12 +57,9 @@ def update_alert_settings(
         "email": email,
         "webhook_url": webhook_url.strip(),
     }
-    changes = {}
-    for field, value in new.items():
-        before = getattr(current, field)
-        if before != value:
-            changes[field] = {"before": _audit_value(before), "after": _audit_value(value)}
-            setattr(current, field, value)
+    changes = audit.diff({field: getattr(current, field) for field in new}, new)
+    for field in changes:
+        setattr(current, field, new[field])
     if current.webhook_url and not current.webhook_secret:
         current.webhook_secret = secrets.token_hex(32)
         changes["webhook_secret"] = {"before": None, "after": "generated"}

@@ -10,8 +10,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from billing.money import DECIMAL_PLACES, MAX_DIGITS
-from billing.pricing import micros_to_money
+from billing.money import DECIMAL_PLACES, MAX_DIGITS, micros_to_money
 from gateway_console.models import Org
 
 

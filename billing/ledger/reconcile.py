@@ -22,7 +22,7 @@ from django.utils import timezone
 from billing.dbvalues import as_time, as_uuid
 from billing.ledger.models import FindingKind, ReconciliationFinding
 from billing.limits.models import Counter
-from billing.pricing import micros_to_money
+from billing.money import micros_to_money
 from gateway_console.models import Org
 
 logger = logging.getLogger("billing.reconcile")

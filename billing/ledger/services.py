@@ -10,8 +10,7 @@ import audit
 from audit import Actor
 from billing.ledger import entries as ledger
 from billing.ledger.models import EntryKind, WalletEntry
-from billing.money import display, to_money
-from billing.pricing import micros_to_money, money_to_micros
+from billing.money import display, micros_to_money, money_to_micros, to_money
 from gateway_console.models import Org
 
 

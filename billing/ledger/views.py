@@ -5,8 +5,8 @@ from django.shortcuts import render
 
 from billing.ledger import selectors
 from billing.ledger.models import EntryKind
-from billing.pricing import micros_to_money
-from gateway_console.paging import NEWEST_FIRST, cursors, pager_links
+from billing.money import micros_to_money
+from gateway_console.paging import NEWEST_FIRST, cursors, pager_links, render_list
 from gateway_console.roles import role_required
 
 
@@ -37,9 +37,10 @@ def ledger(request: HttpRequest) -> HttpResponse:
         "kinds": EntryKind.choices,
         "pager": pager_links(page, query={"kind": kind}, style=NEWEST_FIRST, target="ledger-table"),
     }
-    template = (
-        "billing/_ledger_table.html"
-        if request.htmx and request.htmx.target == "ledger-table"
-        else "billing/ledger.html"
+    return render_list(
+        request,
+        template="billing/ledger.html",
+        part="billing/_ledger_table.html",
+        target="ledger-table",
+        context=context,
     )
-    return render(request, template, context)

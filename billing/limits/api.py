@@ -14,11 +14,11 @@ from ninja.responses import Status
 from pydantic import ConfigDict
 
 from billing.limits import services
+from billing.limits.forms import TeamForm, TeamLimitsForm
 from billing.money import to_money
 from gateway_console import admin_tokens, selectors
 from gateway_console.api_schemas import READ, WRITE, errors
 from gateway_console.contract import ContractError
-from gateway_console.forms import TeamForm, TeamLimitsForm
 from gateway_console.limits import LimitPeriod
 from gateway_console.models import Membership, Team
 from gateway_console.services import OrgActionRefused

@@ -18,7 +18,8 @@ from django.db import connection, transaction
 
 from billing.dbvalues import as_time, as_uuid, db_id, db_time
 from billing.limits.periods import period_bounds
-from billing.pricing import cost_micros, money_to_micros
+from billing.money import money_to_micros
+from billing.pricing import cost_micros
 from gateway_console.contract import ContractError
 
 

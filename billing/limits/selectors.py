@@ -21,7 +21,7 @@ from django.utils import timezone
 from billing import money
 from billing.limits.models import Counter, CounterKind
 from billing.limits.periods import period_bounds
-from billing.pricing import micros_to_money, money_to_micros
+from billing.money import micros_to_money, money_to_micros
 from gateway_console.models import Team
 
 

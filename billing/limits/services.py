@@ -31,10 +31,6 @@ class TeamLimits:
         return cls(team.spend_cap, team.token_limit, team.limit_period, team.rpm_limit)
 
 
-def _diff_value(value):
-    return str(value) if isinstance(value, Decimal) else value
-
-
 def _name_taken(name: str) -> OrgActionRefused:
     return OrgActionRefused(f"There is already a team called {name}.", code="team_name_taken")
 
@@ -58,7 +54,7 @@ def create_team(*, org: Org, actor: Actor, name: str, limits: TeamLimits | None 
     data = {"name": name}
     if given:
         chosen = {**limits.__dict__, "spend_cap": spend_cap}
-        data.update({k: _diff_value(v) for k, v in chosen.items() if v is not None})
+        data.update({k: audit.recorded(v) for k, v in chosen.items() if v is not None})
     audit.record(org=org, actor=actor, action="team.created", target=team, data=data)
     return team
 
@@ -85,14 +81,11 @@ def update_team(
             limit_period=limits.limit_period,
             rpm_limit=limits.rpm_limit,
         )
-    changes = {}
-    for field, value in new.items():
-        before = getattr(team, field)
-        if before != value:
-            changes[field] = {"before": _diff_value(before), "after": _diff_value(value)}
-            setattr(team, field, value)
+    changes = audit.diff({field: getattr(team, field) for field in new}, new)
     if not changes:
         return team
+    for field in changes:
+        setattr(team, field, new[field])
     team.save(update_fields=list(changes))
     if "limit_period" in changes:
         # A new reset period starts now; the running one closes into the history.

@@ -8,8 +8,8 @@ from django.views.decorators.http import require_http_methods
 
 from audit import Actor
 from billing.limits import selectors, services
+from billing.limits.forms import TeamForm, TeamLimitsForm
 from gateway_console import selectors as tenancy
-from gateway_console.forms import TeamForm, TeamLimitsForm
 from gateway_console.paging import cursors, pager_links
 from gateway_console.roles import membership_required, role_required
 from gateway_console.services import OrgActionRefused

@@ -24,7 +24,8 @@ from billing.ledger import entries as ledger
 from billing.ledger.models import ModelPrice
 from billing.limits import resets
 from billing.limits.periods import LimitPeriod, period_bounds
-from billing.pricing import cost_micros, micros_to_money
+from billing.money import micros_to_money
+from billing.pricing import cost_micros
 from billing.usage import rollups, traffic
 
 MAX_BATCH = 1000

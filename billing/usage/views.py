@@ -12,8 +12,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
-from billing.money import display
-from billing.pricing import micros_to_money
+from billing.money import display, micros_to_money
 from billing.usage import rollups, selectors
 from gateway_console import selectors as tenancy
 from gateway_console.roles import membership_required, role_required

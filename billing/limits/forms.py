@@ -1,0 +1,35 @@
+"""The forms of teams and their limits, shared by the pages and the admin API."""
+
+from django import forms
+
+from billing.limits.periods import LimitPeriod
+from billing.money import MoneyField
+
+
+class TeamForm(forms.Form):
+    name = forms.CharField(max_length=120)
+
+
+class TeamLimitsForm(forms.Form):
+    """Limits shared by all of a team's keys; empty means none."""
+
+    spend_cap = MoneyField(
+        label="Spend cap (USD)",
+        required=False,
+        help_text="What all of the team's keys together may spend per period.",
+    )
+    token_limit = forms.IntegerField(
+        label="Token limit", required=False, min_value=1, max_value=10**15
+    )
+    limit_period = forms.ChoiceField(
+        label="Reset period",
+        choices=LimitPeriod.choices,
+        help_text="When the team's spend and token counters start again from zero.",
+    )
+    rpm_limit = forms.IntegerField(
+        label="Requests per minute",
+        required=False,
+        min_value=1,
+        max_value=1_000_000,
+        help_text="For all of the team's keys together, over any rolling 60 seconds.",
+    )
