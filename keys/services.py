@@ -1,5 +1,6 @@
 """Every change to keys. Each service is one transaction that records exactly one audit event."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -95,6 +96,16 @@ def _check_team(org: Org, team: Team | None) -> None:
         raise KeyActionRefused("That team belongs to another organisation.")
 
 
+def _new_key(org: Org, actor: Actor, settings_: KeySettings, now: datetime) -> tuple[Key, str]:
+    """A key as the console makes one, not yet saved, and its plaintext."""
+    _check_team(org, settings_.team)
+    key = Key(org=org, created_by=actor.user, created_at=now, updated_at=now)
+    for field in SETTINGS_FIELDS:
+        value = getattr(settings_, field)
+        setattr(key, field, list(value) if field == "model_scope" else value)
+    return key, _new_secret_for(key)
+
+
 @transaction.atomic
 def create_key(
     *, org: Org, actor: Actor, settings_: KeySettings, nonce: str | None = None
@@ -102,13 +113,7 @@ def create_key(
     """Creates a key and returns it with its plaintext, which is never stored."""
     if (earlier := show_once.made_before(SecretShown, nonce)) is not None:
         raise AlreadyShown(earlier)
-    _check_team(org, settings_.team)
-    now = timezone.now()
-    key = Key(org=org, created_by=actor.user, created_at=now, updated_at=now)
-    for field in SETTINGS_FIELDS:
-        value = getattr(settings_, field)
-        setattr(key, field, list(value) if field == "model_scope" else value)
-    plaintext = _new_secret_for(key)
+    key, plaintext = _new_key(org, actor, settings_, timezone.now())
     key.save(force_insert=True)
     _claim_nonce(nonce, key)
     audit.record(
@@ -122,6 +127,27 @@ def create_key(
         ),
     )
     return key, plaintext
+
+
+@transaction.atomic
+def import_keys(
+    *, org: Org, actor: Actor, settings_list: Sequence[KeySettings], batch_size: int = 2000
+) -> list[tuple[Key, str]]:
+    """Creates many keys at once (a migration from another gateway, the demo data), each as
+    create_key makes it, in INSERTs of `batch_size`, with one `keys.imported` event naming how
+    many. Returns each key with its plaintext, which is never stored."""
+    if not settings_list:
+        raise KeyActionRefused("There are no keys to import.")
+    now = timezone.now()
+    made = [_new_key(org, actor, settings_, now) for settings_ in settings_list]
+    Key.objects.bulk_create([key for key, _ in made], batch_size=batch_size)
+    audit.record(
+        org=org,
+        actor=actor,
+        action="keys.imported",
+        data={"count": len(made), "first": made[0][0].name, "last": made[-1][0].name},
+    )
+    return made
 
 
 def _locked(key: Key) -> Key:

@@ -6,17 +6,15 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from audit import Actor, record
-from audit.chain import GENESIS_HASH, event_hash
+from audit import Actor
 from audit.models import AuditEvent
-from audit.services import lock_chain
+from audit.services import Entry, record_many
 from billing.ledger.models import ModelPrice, Plan, Wallet
 from billing.ledger.services import top_up_wallet
 from billing.limits.services import create_team
 from billing.usage import traffic
 from billing.usage.models import UsageEvent
 from billing.usage.services import MAX_BATCH, record_batch
-from gateway_console import secret
 from gateway_console.models import Membership, Org, Role, Team, User
 from gateway_console.services import add_member, create_org
 from keys import services as key_services
@@ -185,14 +183,13 @@ class Command(BaseCommand):
             )
 
     def _seed_audit(self, org, wanted: int) -> None:
-        """Bulk audit history with a valid chain (a data set for the audit pages and the
-        export), written the way audit.record writes: under the chain's lock, each event hashed
-        over its predecessor."""
+        """Bulk audit history (a data set for the audit pages and the export), appended to the
+        chain through the audit service, 10,000 events a transaction."""
         have = AuditEvent.objects.filter(org=org).count()
         if wanted <= have:
             return
         keys = list(
-            Key.objects.filter(org=org).values_list("id", "name", "display_prefix", "last4")[:5000]
+            Key.objects.filter(org=org).only("id", "name", "display_prefix", "last4")[:5000]
         )
         people = ["admin@acme.example", "owner@acme.example"]
         actions = ["key.updated", "key.rotated", "key.disabled", "key.enabled"]
@@ -200,47 +197,33 @@ class Command(BaseCommand):
         start = timezone.now() - timedelta(days=365)
         step = timedelta(days=365) / max(wanted - have, 1)
         for chunk_start in range(have, wanted, 10_000):
-            with transaction.atomic():
-                lock_chain(org)
-                last = (
-                    AuditEvent.objects.filter(org=org)
-                    .order_by("-seq")
-                    .values("seq", "hash")
-                    .first()
+            entries = []
+            for n in range(chunk_start, min(chunk_start + 10_000, wanted)):
+                action = rng.choice(actions)
+                actor = Actor(
+                    type="user",
+                    id="",
+                    label=rng.choice(people),
+                    role="admin",
+                    ip_address="192.0.2.10",
+                    user_agent="seed_demo",
+                    request_id=f"seed-{n}",
                 )
-                seq, prev = (last["seq"], last["hash"]) if last else (0, GENESIS_HASH)
-                rows = []
-                for n in range(chunk_start, min(chunk_start + 10_000, wanted)):
-                    key_id, name, prefix, last4 = keys[rng.randrange(len(keys))]
-                    action = rng.choice(actions)
-                    seq += 1
-                    event = AuditEvent(
-                        org=org,
-                        seq=seq,
-                        occurred_at=start + step * (n - have),
-                        actor_type="user",
-                        actor_id="",
-                        actor_label=rng.choice(people),
-                        actor_role="admin",
+                entries.append(
+                    Entry(
+                        actor=actor,
                         action=action,
-                        target_type="key",
-                        target_id=str(key_id),
-                        target_label=f"{name} ({prefix}…{last4})",
+                        target=keys[rng.randrange(len(keys))],
                         changes=(
                             {"rpm_limit": {"before": 60, "after": 120}}
                             if action == "key.updated"
-                            else {}
+                            else None
                         ),
-                        data={},
-                        ip_address="192.0.2.10",
-                        user_agent="seed_demo",
-                        request_id=f"seed-{n}",
-                        prev_hash=prev,
+                        occurred_at=start + step * (n - have),
                     )
-                    event.hash = event_hash(event)
-                    prev = event.hash
-                    rows.append(event)
-                AuditEvent.objects.bulk_create(rows, batch_size=2000)
+                )
+            with transaction.atomic():
+                record_many(org=org, entries=entries)
             self.stdout.write(f"  {min(chunk_start + 10_000, wanted):,} audit events…")
 
     def _seed_keys(self, org, teams, wanted: int, system: Actor) -> None:
@@ -283,32 +266,30 @@ class Command(BaseCommand):
                     Key.objects.filter(pk=key.pk).update(last_used_at=now - timedelta(hours=i))
 
     def _seed_keys_in_bulk(self, org, team_cycle, first: int, wanted: int, system: Actor) -> None:
-        """Large data sets: keys made as the console makes them (a real secret, only its hash
-        kept), inserted in bulk, with one audit event per batch naming how many."""
+        """Large data sets: keys imported through the key service (each made as the console
+        makes it), 5,000 at a time, and one in fifty of them disabled as the console does."""
         for chunk_start in range(first, wanted, 5_000):
-            rows = []
-            for i in range(chunk_start, min(chunk_start + 5_000, wanted)):
-                plaintext = secret.new_secret()
-                rows.append(
-                    Key(
-                        org=org,
-                        team=team_cycle[i % 4],
-                        name=f"{APPS[i % len(APPS)]}-{i}",
-                        user_id=f"svc-{i % 997}",
-                        secret_hash=secret.secret_hash(plaintext),
-                        display_prefix=secret.display_prefix(plaintext),
-                        last4=secret.last4(plaintext),
-                        monthly_spend_cap=Decimal(50 * (1 + i % 4)) if i % 4 != 3 else None,
-                        rpm_limit=60 * (1 + i % 3) if i % 4 != 3 else None,
-                        status="disabled" if i % 50 == 7 else "active",
-                    )
+            numbers = range(chunk_start, min(chunk_start + 5_000, wanted))
+            settings_list = [
+                key_services.KeySettings(
+                    name=f"{APPS[i % len(APPS)]}-{i}",
+                    team=team_cycle[i % 4],
+                    user_id=f"svc-{i % 997}",
+                    monthly_spend_cap=Decimal(50 * (1 + i % 4)) if i % 4 != 3 else None,
+                    rpm_limit=60 * (1 + i % 3) if i % 4 != 3 else None,
                 )
+                for i in numbers
+            ]
             with transaction.atomic():
-                Key.objects.bulk_create(rows, batch_size=2_000)
-                record(
-                    org=org,
-                    actor=system,
-                    action="keys.imported",
-                    data={"count": len(rows), "first": rows[0].name, "last": rows[-1].name},
-                )
-            self.stdout.write(f"  {chunk_start + len(rows):,} keys…")
+                made = key_services.import_keys(org=org, actor=system, settings_list=settings_list)
+                disabled = [
+                    key.pk for i, (key, _) in zip(numbers, made, strict=True) if i % 50 == 7
+                ]
+                if disabled:
+                    key_services.change_keys(
+                        org=org,
+                        actor=system,
+                        key_ids=disabled,
+                        action=key_services.BatchAction.DISABLE,
+                    )
+            self.stdout.write(f"  {numbers[-1] + 1:,} keys…")
