@@ -4,7 +4,7 @@ helps. OpenAI-style, so that SDKs show the message."""
 
 import hmac
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -21,6 +21,11 @@ ERROR_TYPES = {
     429: "rate_limit_error",
     503: "service_unavailable",
 }
+
+
+def iso_utc(moment: datetime | None) -> str | None:
+    """A time as the contract writes it: ISO 8601 in UTC, with a Z."""
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z") if moment else None
 
 
 class ContractError(Exception):
@@ -49,7 +54,7 @@ class ContractError(Exception):
             "message": self.message,
         }
         if self.reset_at is not None:
-            error["reset_at"] = self.reset_at.isoformat().replace("+00:00", "Z")
+            error["reset_at"] = iso_utc(self.reset_at)
         error.update(self.extra)
         return {"error": error}
 

@@ -27,13 +27,11 @@ CIRCLES: set[frozenset[str]] = set()
 LONG_MODULES: set[str] = {
     "billing.usage.services",
     "keys.api",
-    "keys.authorize",
 }
 OFFSET_PAGING: set[str] = set()
 LONG_FUNCTIONS: set[str] = {
     "billing.usage.services._apply",
     "billing.usage.services.record_batch",
-    "keys.authorize._allowed",
 }
 
 

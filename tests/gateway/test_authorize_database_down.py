@@ -34,7 +34,7 @@ def _unavailable(response) -> dict:
 def test_a_failing_key_query_answers_503_console_unavailable(authorize, key_and_secret, failure):
     _, secret = key_and_secret
 
-    with mock.patch("keys.authorize._fetch", side_effect=failure):
+    with mock.patch("keys.authorize.fetch_key", side_effect=failure):
         response = authorize(secret, model="gpt-4o-mini")
 
     _unavailable(response)
@@ -54,7 +54,7 @@ def test_the_error_body_names_neither_the_key_nor_the_database_error(authorize, 
     _, secret = key_and_secret
     failure = OperationalError('FATAL: password authentication failed for user "console"')
 
-    with mock.patch("keys.authorize._fetch", side_effect=failure):
+    with mock.patch("keys.authorize.fetch_key", side_effect=failure):
         response = authorize(secret, model="gpt-4o-mini")
 
     _unavailable(response)
@@ -78,7 +78,7 @@ def test_a_failure_writing_last_used_at_answers_503_not_200(authorize, key_and_s
     _, secret = key_and_secret
 
     with mock.patch(
-        "keys.authorize._touch_last_used", side_effect=OperationalError("connection lost")
+        "keys.authorize.touch_last_used", side_effect=OperationalError("connection lost")
     ):
         response = authorize(secret, model="gpt-4o-mini")
 

@@ -20,7 +20,11 @@ pytestmark = pytest.mark.django_db
 
 ROOT = Path(__file__).resolve().parents[2]
 # Where authorize's answers come from: its checks, the holds it places, the gateway token.
-AUTHORIZE_SOURCES = ["keys/authorize.py", "billing/limits/holds.py", "gateway_console/contract.py"]
+AUTHORIZE_SOURCES = [
+    *(str(path.relative_to(ROOT)) for path in sorted((ROOT / "keys/authorize").glob("*.py"))),
+    "billing/limits/holds.py",
+    "gateway_console/contract.py",
+]
 
 
 @pytest.fixture

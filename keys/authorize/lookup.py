@@ -1,0 +1,170 @@
+"""Step 2 of authorize: the key, read by the hash of its secret, with everything the checks need.
+
+One indexed query, prepared once per PostgreSQL connection; no model instances. Nothing is
+cached, so a disabled, deleted or rotated key is refused from the very next request.
+"""
+
+import uuid
+import weakref
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import connection
+
+from billing.dbvalues import as_decimal, as_list, as_time, as_uuid, db_id, db_time
+from billing.limits.holds import CounterUse
+
+# One query: the key (by its current or grace hash), its org, plan, wallet, team, counters, and
+# the price of the model asked for, with whether the plan allows it. Every join is one index
+# lookup; on PostgreSQL the statement is prepared (see _execute_key_query), since planning
+# nine joins costs several times more than running them.
+_KEY_QUERY = """
+SELECT k.id, k.org_id, k.team_id, k.name, k.user_id, k.type, k.profile, k.status, k.expires_at,
+       k.model_scope, k.monthly_spend_cap, k.cost_limit, k.token_limit, k.limit_period,
+       k.rpm_limit, k.last_used_at,
+       o.timezone, p.id, p.name, p.price_multiplier,
+       w.balance_micros, w.held_micros,
+       t.spend_cap, t.token_limit, t.limit_period, t.rpm_limit,
+       km.period_end, km.spend_micros, km.held_micros,
+       kl.period_end, kl.spend_micros, kl.tokens, kl.held_micros,
+       tl.period_end, tl.spend_micros, tl.tokens, tl.held_micros,
+       mp.id, mp.input_per_million, mp.output_per_million, mp.max_output_tokens,
+       CASE WHEN p.id IS NULL THEN 1
+            WHEN NOT EXISTS (SELECT 1 FROM billing_plan_models pm WHERE pm.plan_id = p.id) THEN 1
+            WHEN EXISTS (SELECT 1 FROM billing_plan_models pm
+                         WHERE pm.plan_id = p.id AND pm.modelprice_id = mp.id) THEN 1
+            ELSE 0 END
+FROM keys_key k
+JOIN gateway_console_org o ON o.id = k.org_id
+LEFT JOIN billing_plan p ON p.id = o.plan_id
+LEFT JOIN billing_wallet w ON w.org_id = k.org_id
+LEFT JOIN gateway_console_team t ON t.id = k.team_id
+LEFT JOIN billing_counter km ON km.key_id = k.id AND km.kind = 'month'
+LEFT JOIN billing_counter kl ON kl.key_id = k.id AND kl.kind = 'limit'
+LEFT JOIN billing_counter tl ON tl.team_id = k.team_id AND tl.kind = 'limit'
+LEFT JOIN billing_modelprice mp ON mp.model = %(model)s
+WHERE k.secret_hash = %(hash)s OR (k.grace_secret_hash = %(hash)s AND k.grace_until > %(now)s)
+"""
+
+
+@dataclass
+class KeyRow:
+    id: uuid.UUID
+    org_id: uuid.UUID
+    team_id: uuid.UUID | None
+    name: str
+    user_id: str
+    type: str
+    profile: str
+    status: str
+    expires_at: datetime | None
+    model_scope: list
+    monthly_spend_cap: Decimal | None
+    cost_limit: Decimal | None
+    token_limit: int | None
+    limit_period: str
+    rpm_limit: int | None
+    last_used_at: datetime | None
+    org_timezone: str
+    plan_id: int | None
+    plan_name: str | None
+    multiplier: Decimal
+    wallet_balance: int
+    wallet_held: int
+    team_spend_cap: Decimal | None
+    team_token_limit: int | None
+    team_limit_period: str | None
+    team_rpm_limit: int | None
+    key_month: CounterUse
+    key_limit: CounterUse
+    team_limit: CounterUse
+    model_price_id: int | None
+    input_per_million: Decimal | None
+    output_per_million: Decimal | None
+    max_output_tokens: int | None
+    plan_allows_model: bool
+
+
+# On PostgreSQL the key query runs as a prepared statement with a generic plan, prepared once
+# per connection.
+_PREPARED_NAME = "gc_authorize_key"
+_prepared_on: "weakref.WeakSet" = weakref.WeakSet()
+
+
+def _prepared_sql() -> str:
+    body = _KEY_QUERY.replace("%(model)s", "$1").replace("%(hash)s", "$2").replace("%(now)s", "$3")
+    return f"PREPARE {_PREPARED_NAME} (text, text, timestamptz) AS " + body.replace("%", "%%")
+
+
+def _execute_key_query(cursor, key_hash: str, model: str | None, now: datetime) -> None:
+    if connection.vendor != "postgresql" or not settings.DB_PREPARED_STATEMENTS:
+        cursor.execute(_KEY_QUERY, {"model": model or "", "hash": key_hash, "now": db_time(now)})
+        return
+    raw = connection.connection
+    if raw not in _prepared_on:
+        # Only this statement is ever prepared (Django prepares none), so the session-wide
+        # setting touches nothing else.
+        cursor.execute("SET plan_cache_mode = force_generic_plan")
+        cursor.execute(_prepared_sql())
+        _prepared_on.add(raw)
+    cursor.execute(f"EXECUTE {_PREPARED_NAME} (%s, %s, %s)", [model or "", key_hash, now])
+
+
+def fetch_key(key_hash: str, model: str | None, now: datetime) -> KeyRow | None:
+    with connection.cursor() as cursor:
+        _execute_key_query(cursor, key_hash, model, now)
+        rows = cursor.fetchall()
+    if not rows:
+        return None
+    r = rows[0]
+    return KeyRow(
+        id=as_uuid(r[0]),
+        org_id=as_uuid(r[1]),
+        team_id=as_uuid(r[2]),
+        name=r[3],
+        user_id=r[4],
+        type=r[5],
+        profile=r[6],
+        status=r[7],
+        expires_at=as_time(r[8]),
+        model_scope=as_list(r[9]),
+        monthly_spend_cap=as_decimal(r[10]),
+        cost_limit=as_decimal(r[11]),
+        token_limit=r[12],
+        limit_period=r[13],
+        rpm_limit=r[14],
+        last_used_at=as_time(r[15]),
+        org_timezone=r[16],
+        plan_id=r[17],
+        plan_name=r[18],
+        multiplier=as_decimal(r[19]) if r[19] is not None else Decimal(1),
+        wallet_balance=r[20] or 0,
+        wallet_held=r[21] or 0,
+        team_spend_cap=as_decimal(r[22]),
+        team_token_limit=r[23],
+        team_limit_period=r[24],
+        team_rpm_limit=r[25],
+        key_month=CounterUse.of(r[26], r[27], 0, r[28], now),
+        key_limit=CounterUse.of(r[29], r[30], r[31], r[32], now),
+        team_limit=CounterUse.of(r[33], r[34], r[35], r[36], now),
+        model_price_id=r[37],
+        input_per_million=as_decimal(r[38]),
+        output_per_million=as_decimal(r[39]),
+        max_output_tokens=r[40],
+        plan_allows_model=bool(r[41]),
+    )
+
+
+def touch_last_used(row: KeyRow, now: datetime) -> None:
+    # At most one write per key per minute: skipped when the stored value is recent enough, and
+    # conditional, so that concurrent requests cannot write twice.
+    precision = timedelta(seconds=settings.LAST_USED_PRECISION)
+    if row.last_used_at is not None and row.last_used_at > now - precision:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE keys_key SET last_used_at = %s WHERE id = %s AND (last_used_at IS NULL OR last_used_at <= %s)",
+            [db_time(now), db_id(row.id), db_time(now - precision)],
+        )
