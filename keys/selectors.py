@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from billing.usage import rollups
+from billing.usage.events import KeyFacts
 from billing.usage.models import UsageEvent
-from billing.usage.services import KeyFacts
 from gateway_console import selectors as tenancy
 from gateway_console.models import Membership
 from gateway_console.paging import Column, Page, keyset_page
@@ -41,7 +41,7 @@ BATCH_ACTIONS = ("keys.disabled", "keys.enabled", "keys.deleted", "keys.moved")
 
 
 def key_facts(ids: set[uuid.UUID]) -> dict[uuid.UUID, KeyFacts]:
-    """What billing records of a usage event's key (registered with billing.usage.services)."""
+    """What billing records of a usage event's key (registered with billing.usage.services.register_key_facts)."""
 
     rows = Key.objects.filter(pk__in=ids).values(
         "id",

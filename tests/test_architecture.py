@@ -25,14 +25,10 @@ MAX_FUNCTION_LINES = 60
 UPWARD_IMPORTS: set[tuple[str, str]] = set()
 CIRCLES: set[frozenset[str]] = set()
 LONG_MODULES: set[str] = {
-    "billing.usage.services",
     "keys.api",
 }
 OFFSET_PAGING: set[str] = set()
-LONG_FUNCTIONS: set[str] = {
-    "billing.usage.services._apply",
-    "billing.usage.services.record_batch",
-}
+LONG_FUNCTIONS: set[str] = set()
 
 
 def _modules() -> dict[str, Path]:

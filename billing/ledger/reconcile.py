@@ -6,7 +6,7 @@ Each check is one set-based statement (GROUP BY), so its cost does not grow in q
 the number of orgs, keys or teams, and it compares within one snapshot: a usage batch or a
 top-up committing meanwhile is either wholly in it or wholly out of it.
 
-What a counter holds (billing.usage.services `_add_to_counters`): the spend and tokens of the usage
+What a counter holds (billing.usage.counters `_add_to_counters`): the spend and tokens of the usage
 events *recorded* in its stored period, i.e. `received_at` in [period_start, period_end)
 (`period_end` empty: forever). A counter whose period has ended but which no usage or reset
 has started again still holds that period, and is checked against that period.

@@ -4,7 +4,7 @@ together overspend a cap or the wallet (docs/contract.md section 2).
 Every reservation is a conditional UPDATE (`... WHERE spend + held + hold <= cap`): the row lock
 that UPDATE takes serialises concurrent requests on the same counter, and a request whose hold
 does not fit is refused with the 402 of that cap. The usage event of the same request id
-replaces the hold with the actual cost (billing.usage.services); an unsettled hold is released after
+replaces the hold with the actual cost (billing.usage.counters); an unsettled hold is released after
 HOLD_TTL by a scheduled task.
 """
 

@@ -1,7 +1,7 @@
 """Closing quota periods (issue 5, "Caps and periods").
 
 A counter's period is closed either by the scheduled reset (reset_periods_due, every minute) or
-inline by the first usage batch after it ended (billing.usage.services). Both first copy the closed
+inline by the first usage batch after it ended (billing.usage.counters). Both first copy the closed
 totals into the period history (CounterPeriod) with ON CONFLICT (counter, period start) DO
 NOTHING, so whichever of the two closes a period, its totals are kept, once. Both lock the
 counter rows before they copy, in one order (COUNTER_LOCK_ORDER): no writer can add to a period
