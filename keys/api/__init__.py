@@ -2,300 +2,50 @@
 
 Reads go through the same scoped selectors as the console's pages, changes through the same
 services, so every change writes exactly one audit event, naming the admin token. Input is
-validated by the console's own KeyForm: the API cannot accept a key the console would refuse.
+validated by the console's own KeyForm (keys.api.validation); the shapes are in keys.api.schemas.
 """
 
 import hashlib
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
-from typing import Annotated, Literal
+from datetime import timedelta
+from typing import Literal
 from uuid import UUID
 
-from django import forms
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
-from ninja import Field, Query, Router, Schema
+from ninja import Query, Router
 from ninja.responses import Status
-from pydantic import ConfigDict, StringConstraints
 
 from audit import Actor
-from billing.limits.periods import LimitPeriod
-from billing.money import micros_to_money, to_money
-from billing.usage.models import UsageEvent
+from billing.money import micros_to_money
 from billing.usage.selectors import usage_event_for
 from gateway_console import admin_tokens, paging
 from gateway_console.api_schemas import READ, WRITE, UtcDatetime, errors
 from gateway_console.contract import ContractError
 from gateway_console.models import Membership
 from keys import selectors, services
-from keys.forms import MODEL_NAME, BatchForm, KeyForm
-from keys.models import Key, KeyStatus, KeyType
-from keys.services import AlreadyShown, KeyActionRefused, KeySettings
+from keys.api.schemas import (
+    BatchIn,
+    KeyIn,
+    KeyListOut,
+    KeyOut,
+    KeyPageOut,
+    KeyPatch,
+    KeyWithSecretOut,
+    RequestId,
+    RequestOut,
+    RotatedKeyOut,
+    RotateIn,
+    UsageOut,
+    key_out,
+    request_out,
+)
+from keys.api.validation import current, flat, validated
+from keys.forms import BatchForm
+from keys.models import KeyStatus
+from keys.services import AlreadyShown, KeyActionRefused
 
 router = Router(tags=["keys"])
 requests_router = Router(tags=["requests"])
-
-# Constraints documented in the OpenAPI document are read off KeyForm's fields, which stay
-# the authority: the form validates every key the API creates or changes.
-_FIELDS = KeyForm.base_fields
-LIMIT_FIELDS = ("monthly_spend_cap", "cost_limit", "token_limit", "limit_period", "rpm_limit")
-
-ModelName = Annotated[str, StringConstraints(pattern=MODEL_NAME.pattern)]
-
-
-def _money_type(field: str):
-    rules = _FIELDS[field]
-    return Annotated[
-        Decimal,
-        Field(
-            ge=rules.min_value,
-            le=rules.max_value,
-            max_digits=rules.max_digits,
-            decimal_places=rules.decimal_places,
-            description='An amount in USD; a decimal string such as `"100.00"` is best.',
-        ),
-    ]
-
-
-MonthlySpendCap = _money_type("monthly_spend_cap")
-CostLimit = _money_type("cost_limit")
-TokenLimit = Annotated[
-    int, Field(ge=_FIELDS["token_limit"].min_value, le=_FIELDS["token_limit"].max_value)
-]
-RpmLimit = Annotated[
-    int, Field(ge=_FIELDS["rpm_limit"].min_value, le=_FIELDS["rpm_limit"].max_value)
-]
-Name = Annotated[str, Field(min_length=1, max_length=_FIELDS["name"].max_length)]
-UserId = Annotated[str, Field(max_length=_FIELDS["user_id"].max_length)]
-Profile = Annotated[str, Field(max_length=_FIELDS["profile"].max_length)]
-
-MONEY_DESCRIPTION = 'USD as a decimal string, to the micro-unit (`"100.000000"`); null: none.'
-
-
-# Output
-
-
-class LimitsOut(Schema):
-    monthly_spend_cap: str | None = Field(description=MONEY_DESCRIPTION)
-    cost_limit: str | None = Field(description=MONEY_DESCRIPTION)
-    token_limit: int | None
-    limit_period: LimitPeriod = Field(description="When cost and token counters restart.")
-    rpm_limit: int | None = Field(description="Requests per minute; null: no limit.")
-
-
-class KeyOut(Schema):
-    id: UUID
-    name: str
-    preview: str = Field(description="Display prefix … last 4 characters: `sk-gw-4fQz9A…x7Kp`.")
-    team: UUID | None = Field(description="The team's id; null: no team.")
-    user_id: str = Field(description="Your own identifier of the key's holder.")
-    status: KeyStatus
-    type: KeyType
-    profile: str | None = Field(description="The routing profile of a profile key.")
-    model_scope: list[str] = Field(description="Models the key may call; empty: all of the plan.")
-    limits: LimitsOut
-    expires_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
-    last_used_at: datetime | None = Field(description="Precise to a minute.")
-
-
-class KeyWithSecretOut(KeyOut):
-    key: str = Field(description="The key itself. Shown only in this response: store it now.")
-
-
-class RotatedKeyOut(KeyWithSecretOut):
-    old_key_valid_until: datetime | None = Field(
-        description="When the old key stops working; null: it already has."
-    )
-
-
-class KeyPageOut(Schema):
-    data: list[KeyOut]
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null: end.")
-
-
-class KeyListOut(Schema):
-    data: list[KeyOut]
-
-
-def _money_string(value: Decimal | None) -> str | None:
-    return None if value is None else str(to_money(value))
-
-
-def key_out(key: Key) -> dict:
-    return {
-        "id": key.pk,
-        "name": key.name,
-        "preview": key.preview,
-        "team": key.team_id,
-        "user_id": key.user_id,
-        "status": key.effective_status,
-        "type": key.type,
-        "profile": key.profile or None,
-        "model_scope": list(key.model_scope),
-        "limits": {
-            "monthly_spend_cap": _money_string(key.monthly_spend_cap),
-            "cost_limit": _money_string(key.cost_limit),
-            "token_limit": key.token_limit,
-            "limit_period": key.limit_period,
-            "rpm_limit": key.rpm_limit,
-        },
-        "expires_at": key.expires_at,
-        "created_at": key.created_at,
-        "updated_at": key.updated_at,
-        "last_used_at": key.last_used_at,
-    }
-
-
-# Input
-
-
-class LimitsIn(Schema):
-    model_config = ConfigDict(extra="forbid")
-
-    monthly_spend_cap: MonthlySpendCap | None = None
-    cost_limit: CostLimit | None = None
-    token_limit: TokenLimit | None = None
-    limit_period: LimitPeriod = LimitPeriod.MONTHLY
-    rpm_limit: RpmLimit | None = None
-
-
-class KeyIn(Schema):
-    model_config = ConfigDict(extra="forbid")
-
-    name: Name
-    team: UUID | None = Field(default=None, description="A team of the org, by id.")
-    user_id: UserId = ""
-    type: KeyType = KeyType.STANDARD
-    profile: Profile | None = Field(default=None, description="Required for `profile` keys.")
-    model_scope: list[ModelName] = Field(default_factory=list)
-    limits: LimitsIn = Field(default_factory=LimitsIn)
-    expires_at: UtcDatetime | None = Field(default=None, description="With its UTC offset.")
-
-
-# PATCH: a field that is left out stays as it is. Fields that cannot be null default to None
-# without allowing it (pydantic does not validate defaults), so an explicit null is refused.
-
-
-class LimitsPatch(Schema):
-    model_config = ConfigDict(extra="forbid")
-
-    monthly_spend_cap: MonthlySpendCap | None = None
-    cost_limit: CostLimit | None = None
-    token_limit: TokenLimit | None = None
-    limit_period: LimitPeriod = None  # type: ignore[assignment]
-    rpm_limit: RpmLimit | None = None
-
-
-class KeyPatch(Schema):
-    model_config = ConfigDict(extra="forbid")
-
-    name: Name = None  # type: ignore[assignment]
-    team: UUID | None = None
-    user_id: UserId = None  # type: ignore[assignment]
-    type: KeyType = None  # type: ignore[assignment]
-    profile: Profile | None = None
-    model_scope: list[ModelName] = None  # type: ignore[assignment]
-    limits: LimitsPatch = None  # type: ignore[assignment]
-    expires_at: UtcDatetime | None = None
-
-
-class RotateIn(Schema):
-    model_config = ConfigDict(extra="forbid")
-
-    grace_hours: int = Field(
-        default=0,
-        ge=0,
-        le=settings.ROTATION_GRACE_MAX_HOURS,
-        description="Hours the old key keeps working; 0: it stops at once.",
-    )
-
-
-class BatchIn(Schema):
-    model_config = ConfigDict(extra="forbid")
-
-    action: Literal["disable", "enable", "delete", "move"]
-    keys: list[UUID] = Field(min_length=1, max_length=1000)
-    team: UUID | None = Field(
-        default=None, description="For `move`: the team to move the keys to; null: no team."
-    )
-
-
-class KeyApiForm(KeyForm):
-    """KeyForm's rules, for JSON. Only the expiry differs: the browser sends a wall-clock time
-    meant in the org's time zone, JSON a time with its own UTC offset."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["team"].error_messages["invalid_choice"] = (
-            "No such team in this organisation; give a team's id, or null for no team."
-        )
-
-    def clean_expires_at(self) -> datetime | None:
-        value = self.cleaned_data.get("expires_at")
-        if value is None:
-            return None
-        try:
-            value = value.astimezone(UTC)
-        except OverflowError:
-            raise forms.ValidationError("This time is out of range.") from None
-        unchanged = self.key is not None and self.key.expires_at == value
-        if not unchanged and value <= timezone.now():
-            raise forms.ValidationError("Choose a time in the future.")
-        return value
-
-
-def _flat(payload: KeyIn | KeyPatch, *, only_given: bool) -> dict:
-    values = payload.model_dump(exclude_unset=only_given)
-    values.update(values.pop("limits", None) or {})
-    return values
-
-
-def _current(key: Key) -> dict:
-    return {
-        "name": key.name,
-        "team": key.team_id,
-        "user_id": key.user_id,
-        "type": key.type,
-        "profile": key.profile,
-        "model_scope": list(key.model_scope),
-        "monthly_spend_cap": key.monthly_spend_cap,
-        "cost_limit": key.cost_limit,
-        "token_limit": key.token_limit,
-        "limit_period": key.limit_period,
-        "rpm_limit": key.rpm_limit,
-        "expires_at": key.expires_at,
-    }
-
-
-def _form_data(values: dict) -> dict:
-    data = {}
-    for field, value in values.items():
-        if field == "model_scope":
-            data[field] = "\n".join(value)
-        elif field == "expires_at":
-            data[field] = value or ""
-        else:
-            data[field] = "" if value is None else str(value)
-    return data
-
-
-def _validated(membership: Membership, values: dict, key: Key | None = None) -> KeySettings:
-    form = KeyApiForm(_form_data(values), org=membership.org, key=key)
-    if not form.is_valid():
-        field, messages = next(iter(form.errors.items()))
-        param = None if field == "__all__" else field
-        if param in LIMIT_FIELDS:
-            param = f"limits.{param}"
-        raise ContractError(
-            "invalid_request",
-            422,
-            f"{param}: {messages[0]}" if param else messages[0],
-            extra={"param": param},
-        )
-    return form.key_settings()
 
 
 # Helpers
@@ -376,7 +126,7 @@ def list_keys(
 )
 def create_key(request: HttpRequest, response: HttpResponse, payload: KeyIn):
     membership = _membership(request)
-    key_settings = _validated(membership, _flat(payload, only_given=False))
+    key_settings = validated(membership, flat(payload, only_given=False))
     try:
         key, plaintext = services.create_key(
             org=membership.org,
@@ -461,8 +211,8 @@ def update_key(request: HttpRequest, key_id: UUID, payload: KeyPatch):
     key = selectors.key_for(membership, key_id)
     if key.is_deleted:
         raise ContractError("key_action_refused", 409, "A deleted key cannot be changed.")
-    values = {**_current(key), **_flat(payload, only_given=True)}
-    key_settings = _validated(membership, values, key=key)
+    values = {**current(key), **flat(payload, only_given=True)}
+    key_settings = validated(membership, values, key=key)
     try:
         key = services.update_key(key=key, actor=_actor(request), settings_=key_settings)
     except KeyActionRefused as refused:
@@ -536,27 +286,6 @@ def _status_action(request: HttpRequest, key_id: UUID, service) -> dict:
 
 # Usage
 
-
-class UsageBucketOut(Schema):
-    start: datetime = Field(description="The bucket's start, in the org's time zone.")
-    model: str | None = Field(description="With `by_model`: the model; else null.")
-    requests: int
-    input_tokens: int
-    output_tokens: int
-    cost: str = Field(description="USD as a decimal string, to the micro-unit.")
-
-
-class UsageOut(Schema):
-    key: UUID
-    granularity: Literal["hour", "day"]
-    from_: datetime = Field(alias="from")
-    to: datetime
-    timezone: str = Field(description="The org's time zone, in which buckets are aligned.")
-    data: list[UsageBucketOut] = Field(
-        description="Oldest first; buckets without requests left out."
-    )
-
-
 DEFAULT_SPAN = {"hour": timedelta(hours=24), "day": timedelta(days=30)}
 
 
@@ -612,44 +341,6 @@ def key_usage(
 
 
 # The request log
-
-RequestId = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[^\x00]+$")]
-
-
-class RequestOut(Schema):
-    request_id: str
-    key: UUID
-    key_name: str
-    key_preview: str
-    key_status: KeyStatus
-    team: UUID | None
-    model: str
-    input_tokens: int
-    output_tokens: int
-    cost: str = Field(description="USD as a decimal string, to the micro-unit.")
-    status_code: int
-    latency_ms: int | None
-    occurred_at: datetime
-    received_at: datetime
-
-
-def request_out(event: UsageEvent) -> dict:
-    return {
-        "request_id": event.request_id,
-        "key": event.key_id,
-        "key_name": event.key.name,
-        "key_preview": event.key.preview,
-        "key_status": event.key.effective_status,
-        "team": event.team_id,
-        "model": event.model,
-        "input_tokens": event.input_tokens,
-        "output_tokens": event.output_tokens,
-        "cost": str(micros_to_money(event.cost_micros)),
-        "status_code": event.status_code,
-        "latency_ms": event.latency_ms,
-        "occurred_at": event.occurred_at,
-        "received_at": event.received_at,
-    }
 
 
 @requests_router.get(

@@ -1,0 +1,89 @@
+"""JSON input of the keys API, checked by the console's own KeyForm: the API cannot accept a key
+that the console would refuse, and a refusal names its field as the contract's `param`."""
+
+from datetime import UTC, datetime
+
+from django import forms
+from django.utils import timezone
+
+from gateway_console.contract import ContractError
+from gateway_console.models import Membership
+from keys.api.schemas import LIMIT_FIELDS, KeyIn, KeyPatch
+from keys.forms import KeyForm
+from keys.models import Key
+from keys.services import KeySettings
+
+
+class KeyApiForm(KeyForm):
+    """KeyForm's rules, for JSON. Only the expiry differs: the browser sends a wall-clock time
+    meant in the org's time zone, JSON a time with its own UTC offset."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["team"].error_messages["invalid_choice"] = (
+            "No such team in this organisation; give a team's id, or null for no team."
+        )
+
+    def clean_expires_at(self) -> datetime | None:
+        value = self.cleaned_data.get("expires_at")
+        if value is None:
+            return None
+        try:
+            value = value.astimezone(UTC)
+        except OverflowError:
+            raise forms.ValidationError("This time is out of range.") from None
+        unchanged = self.key is not None and self.key.expires_at == value
+        if not unchanged and value <= timezone.now():
+            raise forms.ValidationError("Choose a time in the future.")
+        return value
+
+
+def flat(payload: KeyIn | KeyPatch, *, only_given: bool) -> dict:
+    values = payload.model_dump(exclude_unset=only_given)
+    values.update(values.pop("limits", None) or {})
+    return values
+
+
+def current(key: Key) -> dict:
+    return {
+        "name": key.name,
+        "team": key.team_id,
+        "user_id": key.user_id,
+        "type": key.type,
+        "profile": key.profile,
+        "model_scope": list(key.model_scope),
+        "monthly_spend_cap": key.monthly_spend_cap,
+        "cost_limit": key.cost_limit,
+        "token_limit": key.token_limit,
+        "limit_period": key.limit_period,
+        "rpm_limit": key.rpm_limit,
+        "expires_at": key.expires_at,
+    }
+
+
+def form_data(values: dict) -> dict:
+    data = {}
+    for field, value in values.items():
+        if field == "model_scope":
+            data[field] = "\n".join(value)
+        elif field == "expires_at":
+            data[field] = value or ""
+        else:
+            data[field] = "" if value is None else str(value)
+    return data
+
+
+def validated(membership: Membership, values: dict, key: Key | None = None) -> KeySettings:
+    form = KeyApiForm(form_data(values), org=membership.org, key=key)
+    if not form.is_valid():
+        field, messages = next(iter(form.errors.items()))
+        param = None if field == "__all__" else field
+        if param in LIMIT_FIELDS:
+            param = f"limits.{param}"
+        raise ContractError(
+            "invalid_request",
+            422,
+            f"{param}: {messages[0]}" if param else messages[0],
+            extra={"param": param},
+        )
+    return form.key_settings()
