@@ -65,7 +65,7 @@ def key_cap_alerts(now: datetime, org: Org | None, org_settings: dict) -> list[C
                 ("tokens", row["key__token_limit"], row["tokens"]),
             ]
         for cap, limit_value, used in caps:
-            label, _, unit = KEY_CAPS[cap]
+            label, unit = KEY_CAPS[cap]
             uses.append(
                 CapUse(
                     org_id=row["org_id"],

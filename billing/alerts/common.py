@@ -2,8 +2,8 @@
 
 from collections.abc import Callable
 from datetime import timedelta
+from typing import NamedTuple
 
-from billing.limits.models import CounterKind
 from billing.limits.periods import LimitPeriod
 
 EXPIRY_WARNING = timedelta(days=7)
@@ -15,15 +15,21 @@ BADGE_MAX = 99
 SEEN_SESSION_KEY = "alerts_seen"
 PAGE_SIZE = 50
 
-# Caps by the part of the alert's subject after the owner's id: (label, counter kind, unit).
+
+class Cap(NamedTuple):
+    label: str
+    unit: str  # "money" or "tokens"
+
+
+# Caps by the part of the alert's subject after the owner's id.
 KEY_CAPS = {
-    "monthly_spend": ("monthly spend cap", CounterKind.MONTH, "money"),
-    "cost": ("cost limit", CounterKind.LIMIT, "money"),
-    "tokens": ("token limit", CounterKind.LIMIT, "tokens"),
+    "monthly_spend": Cap("monthly spend cap", "money"),
+    "cost": Cap("cost limit", "money"),
+    "tokens": Cap("token limit", "tokens"),
 }
 TEAM_CAPS = {
-    "spend": ("spend cap", CounterKind.LIMIT, "money"),
-    "tokens": ("token limit", CounterKind.LIMIT, "tokens"),
+    "spend": Cap("spend cap", "money"),
+    "tokens": Cap("token limit", "tokens"),
 }
 _PERIOD_WORD = {
     LimitPeriod.DAILY: "daily",

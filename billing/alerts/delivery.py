@@ -36,7 +36,7 @@ def _owner_id(alert: Alert) -> uuid.UUID | None:
 def _cap_label(alert: Alert) -> str:
     caps = TEAM_CAPS if alert.kind == AlertKind.TEAM_CAP else KEY_CAPS
     cap = alert.subject.partition("/")[2]
-    return caps.get(cap, ("cap",))[0]
+    return caps[cap].label if cap in caps else "cap"
 
 
 def titles(alerts: list[Alert]) -> dict[int, str]:
