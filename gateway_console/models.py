@@ -46,10 +46,6 @@ class User(AbstractBaseUser, PermissionsMixin):
     def __str__(self) -> str:
         return self.email
 
-    @property
-    def display_name(self) -> str:
-        return self.name or self.email
-
 
 def validate_timezone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
