@@ -39,4 +39,4 @@ browser:
 	bin/install-chromium
 
 clean:
-	rm -rf var tests/browser/screenshots
+	rm -rf var tests/flows/browser/screenshots

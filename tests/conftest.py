@@ -8,6 +8,9 @@ from gateway_console.middleware import SESSION_ORG_KEY
 from gateway_console.models import Role
 from tests.factories import MembershipFactory, OrgFactory, TeamFactory, make_key
 
+# Fixtures every directory may use: the admin API's clients and tokens, the key form.
+pytest_plugins = ["tests.support.api", "tests.support.keys"]
+
 APPEND_ONLY_TABLES = ["audit_auditevent", "billing_walletentry", "billing_counterperiod"]
 
 

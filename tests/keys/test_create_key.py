@@ -12,7 +12,7 @@ from keys import services
 from keys.models import Key, KeyStatus, SecretShown
 from keys.services import KeyActionRefused, KeySettings
 from tests.factories import TeamFactory
-from tests.keys.conftest import events, plaintext_from, plaintext_pattern
+from tests.support.keys import events, plaintext_from, plaintext_pattern
 
 pytestmark = pytest.mark.django_db
 

@@ -162,7 +162,7 @@ def test_the_nav_links_to_the_page(owner_client):
 
 
 def test_a_decision_of_authorize_shows_on_the_page(owner_client, org, client, settings):
-    from tests.gateway.conftest import call_authorize
+    from tests.support.gateway import call_authorize
 
     settings.GATEWAY_TOKENS = ["gw-token"]
     _, secret = make_key(org, name="live")

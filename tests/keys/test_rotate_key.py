@@ -10,7 +10,7 @@ from keys import services
 from keys.models import Key
 from keys.services import KeyActionRefused
 from tests.factories import make_key
-from tests.keys.conftest import events, plaintext_from, plaintext_pattern
+from tests.support.keys import events, plaintext_from, plaintext_pattern
 
 pytestmark = pytest.mark.django_db
 
