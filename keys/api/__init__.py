@@ -6,6 +6,7 @@ validated by the console's own KeyForm (keys.api.validation); the shapes are in 
 """
 
 import hashlib
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Literal
 from uuid import UUID
@@ -41,7 +42,7 @@ from keys.api.schemas import (
 )
 from keys.api.validation import current, flat, validated
 from keys.forms import BatchForm
-from keys.models import KeyStatus
+from keys.models import Key, KeyStatus
 from keys.services import AlreadyShown, KeyActionRefused
 
 router = Router(tags=["keys"])
@@ -82,10 +83,18 @@ def _refused(refused: KeyActionRefused) -> ContractError:
     return ContractError("key_action_refused", 409, str(refused))
 
 
-def _no_store(response: HttpResponse) -> None:
-    # The plaintext lives only in this response (docs/contract.md section 1): keep it out of caches.
+def _shown_once(response: HttpResponse, make: Callable[[], tuple[Key, str]]) -> tuple[Key, str]:
+    """Runs a service that makes a key's secret. A repeated Idempotency-Key answers 409, and the
+    plaintext lives only in this response (docs/contract.md section 1): no cache keeps it."""
+    try:
+        key, plaintext = make()
+    except AlreadyShown as shown:
+        raise _already_shown(shown) from None
+    except KeyActionRefused as refused:
+        raise _refused(refused) from None
     response["Cache-Control"] = "no-store"
     response["Pragma"] = "no-cache"
+    return key, plaintext
 
 
 # Keys
@@ -127,18 +136,15 @@ def list_keys(
 def create_key(request: HttpRequest, response: HttpResponse, payload: KeyIn):
     membership = _membership(request)
     key_settings = validated(membership, flat(payload, only_given=False))
-    try:
-        key, plaintext = services.create_key(
+    key, plaintext = _shown_once(
+        response,
+        lambda: services.create_key(
             org=membership.org,
             actor=_actor(request),
             settings_=key_settings,
             nonce=_nonce(request),
-        )
-    except AlreadyShown as shown:
-        raise _already_shown(shown) from None
-    except KeyActionRefused as refused:
-        raise _refused(refused) from None
-    _no_store(response)
+        ),
+    )
     return Status(201, {**key_out(key), "key": plaintext})
 
 
@@ -241,18 +247,15 @@ def rotate_key(
     request: HttpRequest, response: HttpResponse, key_id: UUID, payload: RotateIn | None = None
 ):
     key = selectors.key_for(_membership(request), key_id)
-    try:
-        key, plaintext = services.rotate_key(
+    key, plaintext = _shown_once(
+        response,
+        lambda: services.rotate_key(
             key=key,
             actor=_actor(request),
             grace_hours=payload.grace_hours if payload else 0,
             nonce=_nonce(request),
-        )
-    except AlreadyShown as shown:
-        raise _already_shown(shown) from None
-    except KeyActionRefused as refused:
-        raise _refused(refused) from None
-    _no_store(response)
+        ),
+    )
     return {**key_out(key), "key": plaintext, "old_key_valid_until": key.grace_until}
 
 
