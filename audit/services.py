@@ -20,7 +20,9 @@ class AuditOutsideTransaction(RuntimeError):
 
 def _json_safe(value: dict | None) -> dict:
     # What is hashed must be exactly what the database gives back later: plain JSON types.
-    return json.loads(json.dumps(value or {}, cls=DjangoJSONEncoder))
+    if not value:
+        return {}
+    return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
 
 
 def lock_chain(org: Org) -> None:
