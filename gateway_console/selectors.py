@@ -70,3 +70,10 @@ def members_page(
 
 def memberships_of(user) -> QuerySet[Membership]:
     return Membership.objects.filter(user=user).select_related("org").order_by("org__name")
+
+
+def membership_in(user, org_id) -> Membership | None:
+    """This user's membership of that org, or None (also for a malformed or unknown org)."""
+    if org_id is None:
+        return None
+    return Membership.objects.filter(user=user, org_id=org_id).select_related("org").first()

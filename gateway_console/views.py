@@ -12,7 +12,7 @@ from gateway_console import admin_tokens, selectors, show_once
 from gateway_console.actors import Actor
 from gateway_console.forms import AdminTokenForm, SignInForm
 from gateway_console.middleware import SESSION_ORG_KEY
-from gateway_console.models import AdminToken, Membership
+from gateway_console.models import AdminToken
 from gateway_console.paging import cursors, pager_links
 from gateway_console.roles import membership_required, role_required
 
@@ -42,9 +42,7 @@ def switch_org(request: HttpRequest) -> HttpResponse:
         org_id = uuid.UUID(request.POST.get("org", ""))
     except ValueError:
         org_id = None  # a malformed id matches no membership, like an org one is not in
-    membership = (
-        Membership.objects.filter(user=request.user, org_id=org_id).select_related("org").first()
-    )
+    membership = selectors.membership_in(request.user, org_id)
     if membership is None:
         messages.error(request, "You are not a member of that organisation.")
     else:

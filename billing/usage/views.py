@@ -269,9 +269,7 @@ def org_usage(request: HttpRequest) -> HttpResponse:
 
 @membership_required
 def team_usage(request: HttpRequest, team_id) -> HttpResponse:
-    team = tenancy.teams_visible_to(request.membership).filter(pk=team_id).first()
-    if team is None:
-        raise Http404("No such team.")
+    team = tenancy.team_for(request.membership, team_id)
     org = request.membership.org
     return usage_page(
         request,

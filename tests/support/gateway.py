@@ -15,6 +15,10 @@ from billing.limits.models import Counter
 from billing.limits.periods import LimitPeriod, period_bounds
 from tests.factories import OrgFactory
 
+# The fixtures a directory takes with `from tests.support.gateway import *` in its conftest.
+# They stay out of the root conftest: `org` here overrides the root's.
+__all__ = ["authorize", "gateway_tokens", "org", "plan", "post_usage", "prices", "wallet"]
+
 AUTHORIZE_URL = "/api/v1/gateway/authorize"
 USAGE_URL = "/api/v1/gateway/usage"
 # GATEWAY_TOKENS during a rotation of the gateway's token: the old one and the new one.

@@ -7,15 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from billing.usage.services import record_batch
-from tests.support.gateway import (  # noqa: F401 (fixtures)
-    authorize,
-    gateway_tokens,
-    org,
-    plan,
-    post_usage,
-    prices,
-    wallet,
-)
+from tests.support.gateway import *  # noqa: F403 (its fixtures: __all__ there)
 
 NOW = datetime(2026, 3, 10, 12, 30, tzinfo=UTC)
 
