@@ -53,6 +53,10 @@ ROTATION_GRACE_MAX_HOURS = 24
 GATEWAY_TOKENS = env_list("GATEWAY_TOKENS", "dev-gateway-token" if DEBUG else "")
 # An authorize hold that no usage event settles is released after this many seconds.
 HOLD_TTL = int(os.environ.get("HOLD_TTL", "600"))
+# Reverse proxies between the clients and the console, each appending to X-Forwarded-For.
+PROXY_COUNT = int(os.environ.get("PROXY_COUNT", "0"))
+if PROXY_COUNT < 0:
+    raise ImproperlyConfigured("PROXY_COUNT is the number of proxies in front: 0 or more.")
 # authorize reads at most this much of a forwarded request body (the model, max_tokens and the
 # prompt's size come from it). A gateway forwards no more than this: Traefik's ForwardAuth
 # maxBodySize and the gateway's own body limit stay at or below it (docs/gateway.md).
@@ -193,7 +197,9 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_USERNAME_FORM_FIELD = "username"
-AXES_IPWARE_PROXY_COUNT = int(os.environ.get("PROXY_COUNT", "0")) or None
+# The client's address behind PROXY_COUNT reverse proxies (gateway_console.actors.client_ip):
+# what sign-in throttling counts, and what audit events record.
+AXES_CLIENT_IP_CALLABLE = "gateway_console.actors.client_ip"
 AXES_VERBOSE = False
 
 LANGUAGE_CODE = "en"

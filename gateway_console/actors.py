@@ -4,6 +4,8 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
+
 
 @dataclass(frozen=True)
 class Actor:
@@ -27,7 +29,7 @@ class Actor:
             id=str(request.user.pk),
             label=request.user.email,
             role=membership.role if membership else "",
-            ip_address=clean_ip(request.META.get("REMOTE_ADDR")),
+            ip_address=client_ip(request),
             user_agent=request.headers.get("User-Agent", "")[:300],
             request_id=getattr(request, "request_id", ""),
             user=request.user,
@@ -45,3 +47,24 @@ def clean_ip(value: str | None) -> str | None:
         return str(ipaddress.ip_address(value))
     except ValueError:
         return None
+
+
+def client_ip(request) -> str | None:
+    """The address of the client, as the console's own proxies saw it (PROXY_COUNT).
+
+    Each proxy appends the address it was connected from to X-Forwarded-For, so behind N
+    proxies the client's address is the N-th entry from the right; whatever stands to its left
+    was sent by the client and is not believed. Without proxies, or when the header has fewer
+    entries than there are proxies (a request that did not come through them), it is the
+    address of the connection itself. Sign-in throttling (axes) and the audit log both read
+    the address here."""
+    count = settings.PROXY_COUNT
+    if count > 0:
+        forwarded = [
+            part.strip()
+            for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")
+            if part.strip()
+        ]
+        if len(forwarded) >= count:
+            return clean_ip(forwarded[-count])
+    return clean_ip(request.META.get("REMOTE_ADDR"))

@@ -17,7 +17,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from gateway_console import recording, secret, show_once
-from gateway_console.actors import Actor, clean_ip
+from gateway_console.actors import Actor, client_ip
 from gateway_console.models import AdminToken, AdminTokenShown, Membership, Org, Role
 from gateway_console.paging import Column, Page, keyset_page
 
@@ -165,7 +165,7 @@ def actor_for(token: AdminToken, request) -> Actor:
         id=str(token.pk),
         label=f"admin token {token.name} ({token.preview})",
         role="read-only" if token.read_only else "admin",
-        ip_address=clean_ip(request.META.get("REMOTE_ADDR")),
+        ip_address=client_ip(request),
         user_agent=request.headers.get("User-Agent", "")[:300],
         request_id=getattr(request, "request_id", ""),
     )
