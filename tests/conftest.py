@@ -1,3 +1,5 @@
+import uuid
+
 import pytest
 from django.db import connection
 from django.test import Client
@@ -46,6 +48,13 @@ def _empty_append_only_tables_before_flush(request):
             with connection.cursor() as cursor:
                 cursor.execute(f"DELETE FROM {table}")
             append_only.install(editor, table)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_sign_in_counters(settings):
+    """The sign-in failure counters (gateway_console.throttle) live in Redis, beyond a test:
+    each test counts under keys of its own."""
+    settings.SIGN_IN_THROTTLE_PREFIX = f"sign-in-{uuid.uuid4().hex}"
 
 
 @pytest.fixture(autouse=True)

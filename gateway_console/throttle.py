@@ -1,0 +1,103 @@
+"""Sign-in throttling beyond the (email, address) pair that axes locks.
+
+axes compares one limit with its counts, so the two wider limits keep their own counters in
+the cache: failures per account from any address (SIGN_IN_ACCOUNT_FAILURE_LIMIT) and per address
+on any account (SIGN_IN_ADDRESS_FAILURE_LIMIT), each over the axes cool-off window. Both are
+above the pair's limit, so one guessing client is stopped by the pair's lockout long before it
+could lock an account for everyone; many clients on one account, or one address spraying many
+accounts, are stopped by these. Counters live in the cache: Redis, shared by every process, in
+production; per process in the embedded default.
+"""
+
+import hashlib
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import PermissionDenied
+
+from gateway_console.actors import client_ip
+
+ACCOUNT = "account"
+ADDRESS = "address"
+
+
+def window() -> timedelta:
+    return timedelta(hours=settings.AXES_COOLOFF_TIME)
+
+
+def limit_of(scope: str) -> int:
+    return {
+        ACCOUNT: settings.SIGN_IN_ACCOUNT_FAILURE_LIMIT,
+        ADDRESS: settings.SIGN_IN_ADDRESS_FAILURE_LIMIT,
+    }[scope]
+
+
+def _keys(email: str | None, address: str | None) -> dict[str, str]:
+    # Hashed: an email is not a cache key anyone should read off Redis.
+    prefix = settings.SIGN_IN_THROTTLE_PREFIX
+    keys = {}
+    if email:
+        digest = hashlib.sha256(email.strip().lower().encode()).hexdigest()
+        keys[ACCOUNT] = f"{prefix}:account:{digest}"
+    if address:
+        keys[ADDRESS] = f"{prefix}:address:{hashlib.sha256(address.encode()).hexdigest()}"
+    return keys
+
+
+def count_failure(email: str | None, address: str | None) -> None:
+    """One more failed sign-in for this account and this address. The window starts with the
+    first failure; incr is atomic, so concurrent failures are all counted."""
+    seconds = int(window().total_seconds())
+    for key in _keys(email, address).values():
+        cache.add(key, 0, timeout=seconds)
+        try:
+            cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.set(key, 1, timeout=seconds)
+
+
+def refused(email: str | None, address: str | None) -> str | None:
+    """ACCOUNT or ADDRESS when that counter has reached its limit, else None."""
+    keys = _keys(email, address)
+    counts = cache.get_many(list(keys.values()))
+    for scope, key in keys.items():
+        if counts.get(key, 0) >= limit_of(scope):
+            return scope
+    return None
+
+
+def forget_account(email: str | None) -> None:
+    """A successful sign-in: the account's count starts again (the address's does not)."""
+    key = _keys(email, None).get(ACCOUNT)
+    if key:
+        cache.delete(key)
+
+
+class ThrottleBackend:
+    """Refuses every sign-in attempt, right or wrong, while the account or the address is over
+    its limit: on the sign-in page and in Django admin's alike. It authenticates no one itself;
+    it stands after axes and before the model backend, and has no get_user, so that sessions
+    stay the model backend's."""
+
+    def authenticate(self, request, username=None, **credentials):
+        if refused(username, client_ip(request) if request is not None else None):
+            if request is not None:
+                request.sign_in_refused = True
+            raise PermissionDenied
+        return None
+
+
+def on_failure(sender, credentials, request=None, **kwargs) -> None:
+    """A wrong password counts; an attempt refused by a lockout (axes' pair, or these limits)
+    does not, so that one client hammering away at its lockout cannot lock the account for
+    everyone."""
+    if request is not None and (
+        getattr(request, "axes_locked_out", False) or getattr(request, "sign_in_refused", False)
+    ):
+        return
+    count_failure(credentials.get("username"), client_ip(request) if request is not None else None)
+
+
+def on_success(sender, request, user, **kwargs) -> None:
+    forget_account(user.email)
