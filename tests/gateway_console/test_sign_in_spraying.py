@@ -33,6 +33,7 @@ def test_spraying_twenty_accounts_from_one_address_stops_that_address(client, ad
 
     assert refused.status_code == 429
     assert "from your address is paused after 20 failed attempts" in refused.content.decode()
+    assert "reset your password" not in refused.content.decode()  # it would not help
     assert SESSION_KEY not in client.session
     # Everyone else signs in as usual.
     assert _sign_in(client, "ada@example.com", PASSWORD, "198.51.100.1").status_code == 302
