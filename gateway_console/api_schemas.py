@@ -2,11 +2,14 @@
 (docs/contract.md sections 2 and 4), the statuses an operation documents, and times. The mapping of
 exceptions to that body is in gateway_console/api.py; the routers import only this module."""
 
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Annotated
 
 from ninja import Schema
 from pydantic import AfterValidator, AwareDatetime, Field
+
+from gateway_console.contract import ContractError
 
 
 class ErrorDetail(Schema):
@@ -50,3 +53,18 @@ def _in_utc(value: datetime) -> datetime:
 
 # A time with its UTC offset (required), converted to UTC.
 UtcDatetime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+
+
+def form_refused(form, *, nested: Collection[str] = (), under: str = "limits") -> ContractError:
+    """The admin API's 422 for a form that refused its input: the first field at fault as
+    `param` (`limits.spend_cap` for a field the JSON nests under `limits`), its first message."""
+    field, messages = next(iter(form.errors.items()))
+    param = None if field == "__all__" else field
+    if param in nested:
+        param = f"{under}.{param}"
+    return ContractError(
+        "invalid_request",
+        422,
+        f"{param}: {messages[0]}" if param else messages[0],
+        extra={"param": param},
+    )

@@ -17,7 +17,7 @@ from billing.limits import services
 from billing.limits.forms import TeamForm, TeamLimitsForm
 from billing.money import to_money
 from gateway_console import admin_tokens, selectors
-from gateway_console.api_schemas import READ, WRITE, errors
+from gateway_console.api_schemas import READ, WRITE, errors, form_refused
 from gateway_console.contract import ContractError
 from gateway_console.limits import LimitPeriod
 from gateway_console.models import Membership, Team
@@ -122,26 +122,13 @@ def team_out(team: Team) -> dict:
     }
 
 
-def _invalid(form) -> ContractError:
-    field, messages = next(iter(form.errors.items()))
-    param = None if field == "__all__" else field
-    if param in _LIMITS:
-        param = f"limits.{param}"
-    return ContractError(
-        "invalid_request",
-        422,
-        f"{param}: {messages[0]}" if param else messages[0],
-        extra={"param": param},
-    )
-
-
 def _limits(values: dict) -> services.TeamLimits:
     """The console's own form decides what a limit may be."""
     form = TeamLimitsForm(
         {field: "" if value is None else str(value) for field, value in values.items()}
     )
     if not form.is_valid():
-        raise _invalid(form)
+        raise form_refused(form, nested=_LIMITS)
     return services.TeamLimits(**form.cleaned_data)
 
 

@@ -20,7 +20,7 @@ from audit import Actor
 from billing.money import micros_to_money
 from billing.usage.selectors import usage_event_for
 from gateway_console import admin_tokens, paging
-from gateway_console.api_schemas import READ, WRITE, UtcDatetime, errors
+from gateway_console.api_schemas import READ, WRITE, UtcDatetime, errors, form_refused
 from gateway_console.contract import ContractError
 from gateway_console.models import Membership
 from keys import selectors, services
@@ -184,10 +184,7 @@ def change_keys(request: HttpRequest, payload: BatchIn):
     )
     form.fields["team"].error_messages["invalid_choice"] = "No such team in this organisation."
     if not form.is_valid():
-        field, messages = next(iter(form.errors.items()))
-        raise ContractError(
-            "invalid_request", 422, f"{field}: {messages[0]}", extra={"param": field}
-        )
+        raise form_refused(form)
     try:
         changed = services.change_keys(
             org=membership.org,

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from django import forms
 from django.utils import timezone
 
-from gateway_console.contract import ContractError
+from gateway_console.api_schemas import form_refused
 from gateway_console.models import Membership
 from keys.api.schemas import LIMIT_FIELDS, KeyIn, KeyPatch
 from keys.forms import KeyForm
@@ -76,14 +76,5 @@ def form_data(values: dict) -> dict:
 def validated(membership: Membership, values: dict, key: Key | None = None) -> KeySettings:
     form = KeyApiForm(form_data(values), org=membership.org, key=key)
     if not form.is_valid():
-        field, messages = next(iter(form.errors.items()))
-        param = None if field == "__all__" else field
-        if param in LIMIT_FIELDS:
-            param = f"limits.{param}"
-        raise ContractError(
-            "invalid_request",
-            422,
-            f"{param}: {messages[0]}" if param else messages[0],
-            extra={"param": param},
-        )
+        raise form_refused(form, nested=LIMIT_FIELDS)
     return form.key_settings()
