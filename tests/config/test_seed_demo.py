@@ -61,8 +61,10 @@ def test_larger_data_sets_are_seeded_in_bulk_with_a_valid_chain_and_reconciling_
     from billing.usage.models import UsageEvent
 
     call_command("seed_demo", keys=260, events=2_500, audit=700, stdout=StringIO())
+    once = _counts()
     call_command("seed_demo", keys=260, events=2_500, audit=700, stdout=StringIO())
 
+    assert _counts() == once  # a second run adds nothing
     org = Org.objects.get(slug="acme")
     assert Key.objects.filter(org=org).count() == 260
     assert UsageEvent.objects.filter(org=org).count() == 2_500

@@ -142,6 +142,21 @@ def test_links_keep_the_other_parameters_and_name_pages_by_style(keys):
     assert cursors({"before": "a", "after": "b"}, NEWEST_FIRST) == {"after": "a", "before": "b"}
 
 
-def test_a_list_of_one_page_shows_no_pager(admin_client):
-    html = admin_client.get("/teams/").content.decode()
+def test_a_list_of_one_page_shows_no_pager(admin_client, org):
+    for n in range(25):
+        make_key(org, name=f"app-{n:02d}")
+
+    html = admin_client.get("/keys/").content.decode()
+
+    assert "app-00" in html and "app-24" in html
     assert 'class="pager"' not in html
+
+
+def test_a_list_longer_than_a_page_shows_the_pager(admin_client, org):
+    for n in range(26):
+        make_key(org, name=f"app-{n:02d}")
+
+    html = admin_client.get("/keys/").content.decode()
+
+    assert 'class="pager"' in html
+    assert "?after=" in html

@@ -12,7 +12,8 @@ from keys import services
 from keys.models import Key, KeyStatus, SecretShown
 from keys.services import KeyActionRefused, KeySettings
 from tests.factories import TeamFactory
-from tests.support.keys import events, plaintext_from, plaintext_pattern
+from tests.support.api import events
+from tests.support.keys import plaintext_from, plaintext_pattern
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ from keys import services
 from keys.models import Key
 from keys.services import KeyActionRefused, KeySettings
 from tests.factories import TeamFactory, make_key
-from tests.support.keys import events
+from tests.support.api import events
 
 pytestmark = pytest.mark.django_db
 

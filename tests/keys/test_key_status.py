@@ -4,7 +4,7 @@ from django.urls import reverse
 from audit import Actor
 from keys import services
 from keys.models import Key, KeyStatus
-from tests.support.keys import events
+from tests.support.api import events
 
 pytestmark = pytest.mark.django_db
 

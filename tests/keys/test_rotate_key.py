@@ -10,7 +10,8 @@ from keys import services
 from keys.models import Key
 from keys.services import KeyActionRefused
 from tests.factories import make_key
-from tests.support.keys import events, plaintext_from, plaintext_pattern
+from tests.support.api import events
+from tests.support.keys import plaintext_from, plaintext_pattern
 
 pytestmark = pytest.mark.django_db
 

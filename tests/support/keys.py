@@ -5,16 +5,6 @@ import re
 import pytest
 from django.conf import settings
 
-from audit.models import AuditEvent
-
-
-def events(org, action: str | None = None):
-    """The org's audit events, oldest first (optionally of one action)."""
-    qs = AuditEvent.objects.filter(org=org).order_by("seq")
-    if action is not None:
-        qs = qs.filter(action=action)
-    return list(qs)
-
 
 def plaintext_pattern() -> re.Pattern:
     """Anything that looks like a key of docs/contract.md section 1 (prefix + 46 base62)."""
