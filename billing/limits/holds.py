@@ -23,7 +23,7 @@ from billing.pricing import cost_micros
 from gateway_console.contract import ContractError
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class CounterUse:
     """A counter as authorize sees it: an ended period counts as zero (docs/contract.md section
     2: a late reset job never blocks a customer)."""
@@ -42,6 +42,13 @@ class CounterUse:
         if period_end is not None and period_end <= now:
             return cls(True, period_end, 0, 0, held or 0)
         return cls(True, period_end, spend, tokens or 0, held or 0)
+
+    def current_period_end(self, period: str, tz: str, now: datetime) -> datetime | None:
+        """When the counter's running period ends: its own end while that is ahead, else the
+        end of the period `now` is in (no use yet, or the reset job has not run). None: never."""
+        if self.period_end is not None and self.period_end > now:
+            return self.period_end
+        return period_bounds(period, now, tz)[1]
 
 
 @dataclass(frozen=True)
@@ -76,8 +83,6 @@ class HoldScope:
     key_id: uuid.UUID
     team_id: uuid.UUID | None
     tz: str
-    wallet_balance: int
-    wallet_held: int
     price: Price
     # In the lock order of billing.limits.resets (a key's month, its limit, then its team).
     caps: tuple[Cap, ...]
@@ -152,7 +157,10 @@ def place(
     for cap in scope.caps:
         if not _reserve_on_counter(cap, amount=amount, now=now):
             raise ContractError(
-                cap.code, 402, cap.message, reset_at=_reset_at(cap.use, cap.period, scope.tz, now)
+                cap.code,
+                402,
+                cap.message,
+                reset_at=cap.use.current_period_end(cap.period, scope.tz, now),
             )
     return amount
 
@@ -190,14 +198,6 @@ def _reserve_on_wallet(org_id: uuid.UUID, amount: int) -> None:
                 402,
                 "Your organisation's wallet cannot cover this request. Top it up to continue.",
             )
-
-
-def _reset_at(usage, period: str, tz: str, now: datetime) -> datetime | None:
-    # A quota answer names when waiting helps (docs/contract.md section 2), also when the counter
-    # was only created by this hold or its period ended: then it is the current period's end.
-    if usage.period_end is not None and usage.period_end > now:
-        return usage.period_end
-    return period_bounds(period, now, tz)[1]
 
 
 @transaction.atomic

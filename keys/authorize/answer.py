@@ -9,8 +9,7 @@ from decimal import Decimal
 from django.http import HttpResponse
 
 from billing.limits import ratelimit
-from billing.limits.holds import CounterUse
-from billing.limits.periods import LimitPeriod, period_bounds
+from billing.limits.periods import LimitPeriod
 from billing.money import micros_to_money
 from gateway_console.contract import iso_utc
 from keys.authorize.lookup import KeyRow
@@ -26,13 +25,6 @@ def _multiplier(value: Decimal) -> str:
     """`1.20`, and every digit of a finer multiplier (`1.125`)."""
     exact = value.normalize()
     return f"{value:.2f}" if -exact.as_tuple().exponent <= 2 else f"{exact:f}"
-
-
-def _period_end(usage: CounterUse, period: str, row: KeyRow, now: datetime) -> datetime | None:
-    if usage.exists and (usage.period_end is None or usage.period_end > now):
-        return usage.period_end
-    # No usage yet in this period (or the reset job has not run): the period it would be in.
-    return period_bounds(period, now, row.org_timezone)[1]
 
 
 def allowed(
@@ -82,14 +74,18 @@ def _limits(row: KeyRow, decision: ratelimit.RateDecision, now: datetime) -> dic
         else {
             "limit": f"{spend_cap:.2f}",
             "used": f"{micros_to_money(spend_usage.spend_micros):.2f}",
-            "period_end": iso_utc(_period_end(spend_usage, spend_period, row, now)),
+            "period_end": iso_utc(
+                spend_usage.current_period_end(spend_period, row.org_timezone, now)
+            ),
         },
         "tokens": None
         if row.token_limit is None
         else {
             "limit": row.token_limit,
             "used": row.key_limit.tokens,
-            "period_end": iso_utc(_period_end(row.key_limit, row.limit_period, row, now)),
+            "period_end": iso_utc(
+                row.key_limit.current_period_end(row.limit_period, row.org_timezone, now)
+            ),
         },
         "rpm": None
         if decision.limit is None

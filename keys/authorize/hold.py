@@ -86,8 +86,6 @@ def hold_scope(row: KeyRow) -> holds.HoldScope:
         key_id=row.id,
         team_id=row.team_id,
         tz=row.org_timezone,
-        wallet_balance=row.wallet_balance,
-        wallet_held=row.wallet_held,
         price=holds.Price(
             row.input_per_million, row.output_per_million, row.max_output_tokens, row.multiplier
         ),
