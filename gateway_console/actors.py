@@ -55,8 +55,8 @@ def client_ip(request) -> str | None:
     Each proxy appends the address it was connected from to X-Forwarded-For, so behind N
     proxies the client's address is the N-th entry from the right; whatever stands to its left
     was sent by the client and is not believed. Without proxies, or when the header has fewer
-    entries than there are proxies (a request that did not come through them), it is the
-    address of the connection itself. Sign-in throttling (axes) and the audit log both read
+    entries than there are proxies (a request that did not come through them), or an entry
+    that is no address, it is the address of the connection itself. Sign-in throttling (axes) and the audit log both read
     the address here."""
     count = settings.PROXY_COUNT
     if count > 0:
@@ -65,6 +65,6 @@ def client_ip(request) -> str | None:
             for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")
             if part.strip()
         ]
-        if len(forwarded) >= count:
-            return clean_ip(forwarded[-count])
+        if len(forwarded) >= count and (address := clean_ip(forwarded[-count])):
+            return address
     return clean_ip(request.META.get("REMOTE_ADDR"))

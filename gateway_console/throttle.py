@@ -9,12 +9,12 @@ accounts, are stopped by these. Counters live in the cache: Redis, shared by eve
 production; per process in the embedded default.
 """
 
-import hashlib
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
+from django.utils.crypto import salted_hmac
 
 from gateway_console.actors import client_ip
 
@@ -34,14 +34,14 @@ def limit_of(scope: str) -> int:
 
 
 def _keys(email: str | None, address: str | None) -> dict[str, str]:
-    # Hashed: an email is not a cache key anyone should read off Redis.
+    # Keyed hashes: neither an email nor an address can be read, or guessed, off the cache.
     prefix = settings.SIGN_IN_THROTTLE_PREFIX
     keys = {}
     if email:
-        digest = hashlib.sha256(email.strip().lower().encode()).hexdigest()
+        digest = salted_hmac("sign-in-account", email.strip().lower()).hexdigest()
         keys[ACCOUNT] = f"{prefix}:account:{digest}"
     if address:
-        keys[ADDRESS] = f"{prefix}:address:{hashlib.sha256(address.encode()).hexdigest()}"
+        keys[ADDRESS] = f"{prefix}:address:{salted_hmac('sign-in-address', address).hexdigest()}"
     return keys
 
 
@@ -81,9 +81,10 @@ class ThrottleBackend:
     stay the model backend's."""
 
     def authenticate(self, request, username=None, **credentials):
-        if refused(username, client_ip(request) if request is not None else None):
+        scope = refused(username, client_ip(request) if request is not None else None)
+        if scope is not None:
             if request is not None:
-                request.sign_in_refused = True
+                request.sign_in_refused = scope  # for the sign-in page to say which limit
             raise PermissionDenied
         return None
 

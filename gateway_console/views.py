@@ -9,7 +9,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from gateway_console import admin_tokens, selectors, show_once, throttle
-from gateway_console.actors import Actor, client_ip
+from gateway_console.actors import Actor
 from gateway_console.forms import AdminTokenForm, SignInForm
 from gateway_console.middleware import SESSION_ORG_KEY
 from gateway_console.models import AdminToken
@@ -22,23 +22,19 @@ class SignInView(auth_views.LoginView):
     authentication_form = SignInForm
     redirect_authenticated_user = True
 
-    def post(self, request, *args, **kwargs):
-        # The wider limits of gateway_console.throttle, said as such (ThrottleBackend would
-        # refuse the attempt anyway, as a wrong password).
-        scope = throttle.refused(request.POST.get("username", ""), client_ip(request))
-        if scope is not None:
-            return render(
-                request,
-                "accounts/locked_out.html",
-                {
-                    "scope": scope,
-                    "failure_limit": throttle.limit_of(scope),
-                    "cooloff_timedelta": throttle.window(),
-                    "cooloff_time": f"PT{int(throttle.window().total_seconds() // 60)}M",
-                },
-                status=429,
-            )
-        return super().post(request, *args, **kwargs)
+    def form_invalid(self, form):
+        # Refused by the wider limits of gateway_console.throttle (ThrottleBackend): say so.
+        scope = getattr(self.request, "sign_in_refused", None)
+        if scope is None:
+            return super().form_invalid(form)
+        minutes = int(throttle.window().total_seconds() // 60)
+        context = {
+            "scope": scope,
+            "failure_limit": throttle.limit_of(scope),
+            "cooloff_timedelta": throttle.window(),
+            "cooloff_time": f"PT{minutes}M",
+        }
+        return render(self.request, "accounts/locked_out.html", context, status=429)
 
 
 def home(request: HttpRequest) -> HttpResponse:

@@ -38,7 +38,8 @@ def _request(forwarded: str | None, remote: str = PROXY):
         (2, "198.51.100.7", PROXY),  # fewer entries than proxies: not through them
         (1, None, PROXY),  # straight to the console
         (1, "2001:db8::7", "2001:db8::7"),
-        (1, "not-an-address", None),
+        (1, "not-an-address", PROXY),  # no address where the proxy's should be
+        (1, "unknown, 198.51.100.7:4431", PROXY),
     ],
 )
 def test_the_client_address_is_the_entry_the_outermost_proxy_added(

@@ -105,13 +105,12 @@ def test_django_admin_sign_in_is_refused_for_an_address_over_its_limit(client, o
 
 
 def test_the_counters_name_no_email_or_address(client, ada, settings):
-    import hashlib
-
     from django.core.cache import cache
+    from django.utils.crypto import salted_hmac
 
     _sign_in(client, "ada@example.com", WRONG, "192.0.2.66")
 
     prefix = settings.SIGN_IN_THROTTLE_PREFIX
-    account = f"{prefix}:account:" + hashlib.sha256(b"ada@example.com").hexdigest()
-    address = f"{prefix}:address:" + hashlib.sha256(b"192.0.2.66").hexdigest()
+    account = f"{prefix}:account:" + salted_hmac("sign-in-account", "ada@example.com").hexdigest()
+    address = f"{prefix}:address:" + salted_hmac("sign-in-address", "192.0.2.66").hexdigest()
     assert cache.get_many([account, address]) == {account: 1, address: 1}
