@@ -2,7 +2,6 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -38,14 +37,15 @@ def lock_chain(org: Org) -> None:
 
 @dataclass(frozen=True)
 class Entry:
-    """One event of `record_many`: what `record` takes, and when it happened (default: now)."""
+    """One event of `record_many`: what `record` takes. Its time is taken under the chain's
+    lock, as `record` takes it, never given: times never go back along a chain (the audit
+    page's time filters rely on it), and no import can backdate an event."""
 
     actor: Actor
     action: str
     target: Any = None
     changes: dict | None = None
     data: dict | None = None
-    occurred_at: datetime | None = None
 
 
 def _check_in_transaction(action: str) -> None:
@@ -72,7 +72,7 @@ def _linked_event(org: Org, seq: int, prev_hash: str, entry: Entry) -> AuditEven
     event = AuditEvent(
         org=org,
         seq=seq,
-        occurred_at=entry.occurred_at or now_utc(),
+        occurred_at=now_utc(),
         actor_type=actor.type,
         actor_id=actor.id,
         actor_label=actor.label[:254],

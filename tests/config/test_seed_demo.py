@@ -70,5 +70,10 @@ def test_larger_data_sets_are_seeded_in_bulk_with_a_valid_chain_and_reconciling_
     assert UsageEvent.objects.filter(org=org).count() == 2_500
     assert AuditEvent.objects.filter(org=org).count() >= 700
     assert AuditEvent.objects.filter(org=org, action="keys.imported").count() == 1
+    # Times never go back along the chain (the audit page's time filters rely on it).
+    times = list(
+        AuditEvent.objects.filter(org=org).order_by("seq").values_list("occurred_at", flat=True)
+    )
+    assert times == sorted(times)
     assert first_break(org) is None
     assert reconcile_all().findings == []
