@@ -39,8 +39,11 @@ def claim(shown_model, nonce: str | None, made):
 
 def secret_page(request: HttpRequest, template: str, context: dict) -> HttpResponse:
     """The page that shows a new secret, `context["plaintext"]`, kept out of every cache."""
-    response = render(request, template, context)
-    add_never_cache_headers(response)
-    response["Cache-Control"] = "no-store, no-cache, must-revalidate, private, max-age=0"
+    return no_store(render(request, template, context))
+
+
+def no_store(response: HttpResponse) -> HttpResponse:
+    """Keeps a response that holds a secret out of every cache (browser, proxy, HTTP/1.0)."""
+    add_never_cache_headers(response)  # no-store, no-cache, must-revalidate, private, max-age=0
     response["Pragma"] = "no-cache"
     return response

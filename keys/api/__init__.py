@@ -19,7 +19,7 @@ from ninja.responses import Status
 from audit import Actor
 from billing.money import micros_to_money
 from billing.usage.selectors import usage_event_for
-from gateway_console import admin_tokens, paging
+from gateway_console import admin_tokens, paging, show_once
 from gateway_console.api_schemas import READ, WRITE, UtcDatetime, errors, form_refused
 from gateway_console.contract import ContractError
 from gateway_console.models import Membership
@@ -92,8 +92,7 @@ def _shown_once(response: HttpResponse, make: Callable[[], tuple[Key, str]]) -> 
         raise _already_shown(shown) from None
     except KeyActionRefused as refused:
         raise _refused(refused) from None
-    response["Cache-Control"] = "no-store"
-    response["Pragma"] = "no-cache"
+    show_once.no_store(response)
     return key, plaintext
 
 
