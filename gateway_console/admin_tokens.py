@@ -64,6 +64,7 @@ def create_admin_token(
         last4=secret.last4(plaintext),
         read_only=read_only,
         created_by=actor.user,
+        expires_at=timezone.now() + timedelta(days=90),
     )
     if (earlier := show_once.claim(AdminTokenShown, nonce, token)) is not None:
         # A concurrent submission of the same form won: this one makes nothing.

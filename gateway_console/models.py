@@ -66,6 +66,11 @@ class Org(models.Model):
         related_name="orgs",
         help_text="Empty: every priced model at multiplier 1.",
     )
+    # Owners and admins must sign in with a second factor (accounts.two_factor). On for every
+    # new org; orgs made before the setting existed keep it off until an owner turns it on.
+    require_two_factor = models.BooleanField(
+        "require two-factor for owners and admins", default=True
+    )
     created_at = models.DateTimeField(default=dj_timezone.now)
 
     def __str__(self) -> str:
@@ -155,6 +160,8 @@ class AdminToken(ShownAsPreview, models.Model):
     created_at = models.DateTimeField(default=dj_timezone.now)
     # Precise to LAST_USED_PRECISION: at most one write per token per interval.
     last_used_at = models.DateTimeField(null=True, blank=True)
+    # A token stops working at this time (admin_tokens.EXPIRY_DEFAULT, at most EXPIRY_MAX).
+    expires_at = models.DateTimeField()
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

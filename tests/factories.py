@@ -30,6 +30,9 @@ class OrgFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"Org {n}")
     slug = factory.Sequence(lambda n: f"org-{n}")
     timezone = "UTC"
+    # Off in the factory: the tests of other features sign owners in without a second factor.
+    # A new org's default (on) is tested in tests/accounts.
+    require_two_factor = False
     created_at = factory.LazyFunction(dj_timezone.now)
 
 
