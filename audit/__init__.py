@@ -1,7 +1,8 @@
 """The append-only, hash-chained log of confirmed actions.
 
-`audit.record(...)` is the only way an event enters the log; services call it once, inside the
-transaction of the change they make.
+`audit.record(...)` is the only way an event enters an org's log; services call it once, inside
+the transaction of the change they make. `audit.record_platform(...)` is its counterpart for
+the platform log: what staff change in Django admin that belongs to no org (audit.staff).
 """
 
 from datetime import UTC, datetime
@@ -11,10 +12,10 @@ from typing import TYPE_CHECKING, Any
 from gateway_console.actors import Actor
 
 if TYPE_CHECKING:
-    from audit.models import AuditEvent
+    from audit.models import AuditEvent, PlatformEvent
     from gateway_console.models import Org
 
-__all__ = ["Actor", "diff", "record", "recorded"]
+__all__ = ["Actor", "diff", "record", "record_platform", "recorded"]
 
 
 def record(
@@ -31,6 +32,21 @@ def record(
     from audit.services import record as append
 
     return append(org=org, actor=actor, action=action, target=target, changes=changes, data=data)
+
+
+def record_platform(
+    *,
+    actor: Actor,
+    action: str,
+    target: Any = None,
+    changes: dict | None = None,
+    data: dict | None = None,
+) -> "PlatformEvent":
+    """Appends one event to the platform log's chain (audit.services.record_platform), inside
+    the transaction of the change."""
+    from audit.services import record_platform as append
+
+    return append(actor=actor, action=action, target=target, changes=changes, data=data)
 
 
 def recorded(value):

@@ -23,13 +23,65 @@ ACTIONS: dict[str, str] = {
     "wallet.adjusted": "adjusted the wallet",
     "wallet.refunded": "refunded to the wallet",
     "alerts.updated": "changed the alert settings",
+    # People and access (accounts): members, invitations, and what happens to a person, which
+    # is written in each org they belong to.
+    "member.invited": "invited a person",
+    "invitation.resent": "sent an invitation again",
+    "invitation.revoked": "withdrew an invitation",
+    "member.joined": "joined from an invitation",
+    "member.role_changed": "changed a member's role",
+    "member.teams_changed": "changed a member's teams",
+    "member.removed": "removed a member",
+    "org.security_changed": "changed the sign-in security",
+    "user.signed_in": "signed in",
+    "user.sign_in_failed": "failed to sign in",
+    "user.locked_out": "was locked out of signing in",
+    "user.password_changed": "changed their password",
+    "user.password_reset": "reset their password by email",
+    "user.two_factor_enabled": "turned on two-factor",
+    "user.two_factor_removed": "removed their two-factor",
+    "user.recovery_codes_renewed": "made new recovery codes",
+    "user.sessions_ended": "signed out their other sessions",
+    # Platform staff in Django admin (audit.staff); `changes` holds every field that changed.
+    "org.created_by_staff": "created the organisation in Django admin",
+    "org.changed_by_staff": "changed the organisation in Django admin",
+    "team.created_by_staff": "created a team in Django admin",
+    "team.changed_by_staff": "changed a team in Django admin",
+    "team.deleted_by_staff": "deleted a team in Django admin",
+    "membership.created_by_staff": "added a member in Django admin",
+    "membership.changed_by_staff": "changed a membership in Django admin",
+    "membership.deleted_by_staff": "removed a member in Django admin",
+}
+
+# The platform log's actions: staff changes in Django admin to what belongs to no org.
+PLATFORM_ACTIONS: dict[str, str] = {
+    "user.created_by_staff": "created a user",
+    "user.changed_by_staff": "changed a user",
+    "user.password_changed_by_staff": "changed a user's password",
+    "user.deleted_by_staff": "deleted a user",
+    "group.created_by_staff": "created a group of permissions",
+    "group.changed_by_staff": "changed a group of permissions",
+    "group.deleted_by_staff": "deleted a group of permissions",
+    "plan.created_by_staff": "created a plan",
+    "plan.changed_by_staff": "changed a plan",
+    "plan.deleted_by_staff": "deleted a plan",
+    "model_price.created_by_staff": "priced a model",
+    "model_price.changed_by_staff": "changed a model's price",
+    "model_price.deleted_by_staff": "deleted a model's price",
 }
 
 
 def describe(action: str) -> str:
-    return ACTIONS.get(action, action)
+    return ACTIONS.get(action) or PLATFORM_ACTIONS.get(action, action)
 
 
 # The kinds of target an event can name (the target model's name): a target id is looked up
 # under each, so that the (org, target_type, target_id, seq) index serves it.
-TARGET_TYPES: tuple[str, ...] = ("key", "team", "admintoken", "membership", "org")
+TARGET_TYPES: tuple[str, ...] = (
+    "key",
+    "team",
+    "admintoken",
+    "membership",
+    "org",
+    "invitation",
+)

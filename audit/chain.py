@@ -1,5 +1,7 @@
 """The hash chain: each event's hash is SHA-256 of the previous hash and the event's canonical
-JSON, so changing, removing or reordering any event breaks every hash after it."""
+JSON, so changing, removing or reordering any event breaks every hash after it. Each org has
+its chain; the platform log (staff changes to users, plans and prices) is one more, hashed the
+same way without an org."""
 
 import hashlib
 import json
@@ -28,15 +30,17 @@ HASHED_FIELDS = (
     "request_id",
     "prev_hash",
 )
+# A platform event has every field an org's event has but the org.
+PLATFORM_HASHED_FIELDS = tuple(name for name in HASHED_FIELDS if name != "org_id")
 
 
 def canonical_json(fields: dict) -> str:
     return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def canonical_fields(event) -> dict:
+def canonical_fields(event, fields: tuple[str, ...] = HASHED_FIELDS) -> dict:
     values = {}
-    for name in HASHED_FIELDS:
+    for name in fields:
         value = getattr(event, name)
         if name == "occurred_at":
             value = value.astimezone(UTC).isoformat(timespec="microseconds")
@@ -46,25 +50,26 @@ def canonical_fields(event) -> dict:
     return values
 
 
-def event_hash(event) -> str:
-    payload = event.prev_hash + canonical_json(canonical_fields(event))
+def event_hash(event, fields: tuple[str, ...] = HASHED_FIELDS) -> str:
+    """The hash of an org's event; of a platform event with PLATFORM_HASHED_FIELDS."""
+    payload = event.prev_hash + canonical_json(canonical_fields(event, fields))
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
 class ChainBreak:
-    org_slug: str
+    chain: str  # "org <slug>", or "platform log"
     seq: int
     event_id: int
     reason: str
 
     def __str__(self) -> str:
-        return f"org {self.org_slug}: event #{self.seq} (id {self.event_id}) {self.reason}"
+        return f"{self.chain}: event #{self.seq} (id {self.event_id}) {self.reason}"
 
 
 @dataclass(frozen=True)
 class ChainCheck:
-    """The outcome of walking one org's chain: how many events held, and the first that did
+    """The outcome of walking one chain: how many events held, and the first that did
     not (None: the whole chain holds)."""
 
     checked: int
@@ -75,45 +80,42 @@ class ChainCheck:
         return self.broken is None
 
 
-def check_chain(org) -> ChainCheck:
-    """Walks the org's chain in order (constant memory) and stops at the first event that does
-    not hold; `checked` counts the events walked, the broken one included."""
-    from audit.models import AuditEvent
-
+def walk_chain(events, *, chain: str, fields: tuple[str, ...] = HASHED_FIELDS) -> ChainCheck:
+    """Walks one chain's events in order (constant memory) and stops at the first event that
+    does not hold; `checked` counts the events walked, the broken one included."""
     expected_prev = GENESIS_HASH
     expected_seq = 1
     checked = 0
-    events = AuditEvent.objects.filter(org=org).order_by("seq")
-    for event in events.iterator(chunk_size=2000):
+    for event in events.order_by("seq").iterator(chunk_size=2000):
         checked += 1
         if event.seq != expected_seq:
-            return ChainCheck(
-                checked,
-                ChainBreak(
-                    org.slug,
-                    event.seq,
-                    event.id,
-                    f"follows #{expected_seq - 1}: events are missing",
-                ),
-            )
-        if event.prev_hash != expected_prev:
-            return ChainCheck(
-                checked,
-                ChainBreak(org.slug, event.seq, event.id, "does not link to the event before it"),
-            )
-        if event_hash(event) != event.hash:
-            return ChainCheck(
-                checked,
-                ChainBreak(
-                    org.slug,
-                    event.seq,
-                    event.id,
-                    "was changed after it was written (hash mismatch)",
-                ),
-            )
-        expected_prev = event.hash
-        expected_seq += 1
+            reason = f"follows #{expected_seq - 1}: events are missing"
+        elif event.prev_hash != expected_prev:
+            reason = "does not link to the event before it"
+        elif event_hash(event, fields) != event.hash:
+            reason = "was changed after it was written (hash mismatch)"
+        else:
+            expected_prev = event.hash
+            expected_seq += 1
+            continue
+        return ChainCheck(checked, ChainBreak(chain, event.seq, event.id, reason))
     return ChainCheck(checked, None)
+
+
+def check_chain(org) -> ChainCheck:
+    """Walks the org's chain (walk_chain)."""
+    from audit.models import AuditEvent
+
+    return walk_chain(AuditEvent.objects.filter(org=org), chain=f"org {org.slug}")
+
+
+def check_platform_chain() -> ChainCheck:
+    """Walks the platform log's chain (walk_chain)."""
+    from audit.models import PlatformEvent
+
+    return walk_chain(
+        PlatformEvent.objects.all(), chain="platform log", fields=PLATFORM_HASHED_FIELDS
+    )
 
 
 def first_break(org) -> ChainBreak | None:

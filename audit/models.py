@@ -9,12 +9,10 @@ class ActorType(models.TextChoices):
     SYSTEM = "system", "System"
 
 
-class AuditEvent(models.Model):
-    """One confirmed action. Rows are only ever inserted, by `audit.record`; the database's
-    triggers refuse UPDATE, DELETE and TRUNCATE (migration 0002)."""
+class ChainedEvent(models.Model):
+    """What an event of a hash chain holds, in an org's log and in the platform log alike
+    (audit.chain hashes these fields)."""
 
-    org = models.ForeignKey(Org, on_delete=models.PROTECT, related_name="audit_events")
-    seq = models.PositiveBigIntegerField(help_text="Position in the org's chain, from 1.")
     occurred_at = models.DateTimeField()
     actor_type = models.CharField(max_length=16, choices=ActorType.choices)
     actor_id = models.CharField(max_length=64, blank=True)
@@ -31,6 +29,26 @@ class AuditEvent(models.Model):
     request_id = models.CharField(max_length=100, blank=True)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64)
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.action} by {self.actor_label}"
+
+    @property
+    def display(self) -> str:
+        from audit.actions import describe
+
+        return describe(self.action)
+
+
+class AuditEvent(ChainedEvent):
+    """One confirmed action in an org. Rows are only ever inserted, by `audit.record`; the
+    database's triggers refuse UPDATE, DELETE and TRUNCATE (migration 0003)."""
+
+    org = models.ForeignKey(Org, on_delete=models.PROTECT, related_name="audit_events")
+    seq = models.PositiveBigIntegerField(help_text="Position in the org's chain, from 1.")
 
     class Meta:
         ordering = ["-seq"]
@@ -52,11 +70,14 @@ class AuditEvent(models.Model):
             # label exactly or by its start, case-insensitively, without reading every row.
         ]
 
-    def __str__(self) -> str:
-        return f"#{self.seq} {self.action} by {self.actor_label}"
 
-    @property
-    def display(self) -> str:
-        from audit.actions import describe
+class PlatformEvent(ChainedEvent):
+    """One change platform staff made to what belongs to no org (users, plans, model prices),
+    in Django admin. One chain for the whole platform, built and guarded as an org's: only
+    inserted, by `audit.record_platform`; the same triggers refuse UPDATE, DELETE and TRUNCATE
+    (migration 0005). Superusers alone may read it."""
 
-        return describe(self.action)
+    seq = models.PositiveBigIntegerField(unique=True, help_text="Position in the chain, from 1.")
+
+    class Meta:
+        ordering = ["-seq"]

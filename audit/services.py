@@ -7,8 +7,8 @@ from typing import Any
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 
-from audit.chain import GENESIS_HASH, event_hash, now_utc
-from audit.models import AuditEvent
+from audit.chain import GENESIS_HASH, PLATFORM_HASHED_FIELDS, event_hash, now_utc
+from audit.models import AuditEvent, PlatformEvent
 from gateway_console.actors import Actor
 from gateway_console.models import Org
 
@@ -24,15 +24,21 @@ def _json_safe(value: dict | None) -> dict:
     return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
 
 
-def lock_chain(org: Org) -> None:
-    # One writer per org chain at a time, until the transaction ends. SQLite needs no lock:
-    # its transactions begin IMMEDIATE (settings), which already serialises writers.
+def _lock(name: bytes) -> None:
+    # One writer per chain at a time, until the transaction ends. SQLite needs no lock: its
+    # transactions begin IMMEDIATE (settings), which already serialises writers.
     if connection.vendor == "postgresql":
-        lock_id = int.from_bytes(
-            hashlib.sha256(b"audit:" + org.pk.bytes).digest()[:8], "big", signed=True
-        )
+        lock_id = int.from_bytes(hashlib.sha256(name).digest()[:8], "big", signed=True)
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [lock_id])
+
+
+def lock_chain(org: Org) -> None:
+    _lock(b"audit:" + org.pk.bytes)
+
+
+def lock_platform_chain() -> None:
+    _lock(b"audit:platform")
 
 
 @dataclass(frozen=True)
@@ -55,39 +61,41 @@ def _check_in_transaction(action: str) -> None:
         )
 
 
-def _last_link(org: Org) -> tuple[int, str]:
-    """The chain's last position and hash; call under lock_chain."""
-    last = AuditEvent.objects.filter(org=org).order_by("-seq").values("seq", "hash").first()
+def _last_link(events) -> tuple[int, str]:
+    """The chain's last position and hash; call under its lock."""
+    last = events.order_by("-seq").values("seq", "hash").first()
     return (last["seq"], last["hash"]) if last else (0, GENESIS_HASH)
 
 
-def _linked_event(org: Org, seq: int, prev_hash: str, entry: Entry) -> AuditEvent:
-    """The event at `seq` after the one hashed `prev_hash`, with its own hash."""
+def _event_fields(entry: Entry) -> dict:
+    """What an event of any chain holds of `entry`, stamped now (under the chain's lock)."""
     actor, target = entry.actor, entry.target
     target_type = target_id = target_label = ""
     if target is not None:
         target_type = target._meta.model_name
         target_id = str(target.pk)
         target_label = str(getattr(target, "audit_label", target))[:200]
-    event = AuditEvent(
-        org=org,
-        seq=seq,
-        occurred_at=now_utc(),
-        actor_type=actor.type,
-        actor_id=actor.id,
-        actor_label=actor.label[:254],
-        actor_role=actor.role,
-        action=entry.action,
-        target_type=target_type,
-        target_id=target_id,
-        target_label=target_label,
-        changes=_json_safe(entry.changes),
-        data=_json_safe(entry.data),
-        ip_address=actor.ip_address,
-        user_agent=actor.user_agent[:300],
-        request_id=actor.request_id[:100],
-        prev_hash=prev_hash,
-    )
+    return {
+        "occurred_at": now_utc(),
+        "actor_type": actor.type,
+        "actor_id": actor.id,
+        "actor_label": actor.label[:254],
+        "actor_role": actor.role,
+        "action": entry.action,
+        "target_type": target_type,
+        "target_id": target_id,
+        "target_label": target_label,
+        "changes": _json_safe(entry.changes),
+        "data": _json_safe(entry.data),
+        "ip_address": actor.ip_address,
+        "user_agent": actor.user_agent[:300],
+        "request_id": actor.request_id[:100],
+    }
+
+
+def _linked_event(org: Org, seq: int, prev_hash: str, entry: Entry) -> AuditEvent:
+    """The event at `seq` after the one hashed `prev_hash`, with its own hash."""
+    event = AuditEvent(org=org, seq=seq, prev_hash=prev_hash, **_event_fields(entry))
     event.hash = event_hash(event)
     return event
 
@@ -107,7 +115,7 @@ def record(
     entry = Entry(actor=actor, action=action, target=target, changes=changes, data=data)
     with transaction.atomic():
         lock_chain(org)
-        seq, prev_hash = _last_link(org)
+        seq, prev_hash = _last_link(AuditEvent.objects.filter(org=org))
         event = _linked_event(org, seq + 1, prev_hash, entry)
         event.save(force_insert=True)
     return event
@@ -122,7 +130,7 @@ def record_many(*, org: Org, entries: Sequence[Entry], batch_size: int = 2000) -
     _check_in_transaction(entries[0].action)
     with transaction.atomic():
         lock_chain(org)
-        seq, prev_hash = _last_link(org)
+        seq, prev_hash = _last_link(AuditEvent.objects.filter(org=org))
         events = []
         for entry in entries:
             seq += 1
@@ -131,3 +139,24 @@ def record_many(*, org: Org, entries: Sequence[Entry], batch_size: int = 2000) -
             events.append(event)
         AuditEvent.objects.bulk_create(events, batch_size=batch_size)
     return len(events)
+
+
+def record_platform(
+    *,
+    actor: Actor,
+    action: str,
+    target: Any = None,
+    changes: dict | None = None,
+    data: dict | None = None,
+) -> PlatformEvent:
+    """Appends one event to the platform log's chain, as `record` appends to an org's: inside
+    the change's transaction, under the chain's own lock."""
+    _check_in_transaction(action)
+    entry = Entry(actor=actor, action=action, target=target, changes=changes, data=data)
+    with transaction.atomic():
+        lock_platform_chain()
+        seq, prev_hash = _last_link(PlatformEvent.objects.all())
+        event = PlatformEvent(seq=seq + 1, prev_hash=prev_hash, **_event_fields(entry))
+        event.hash = event_hash(event, PLATFORM_HASHED_FIELDS)
+        event.save(force_insert=True)
+    return event

@@ -1,4 +1,3 @@
-import dataclasses
 import uuid
 from decimal import Decimal
 
@@ -12,6 +11,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from audit import Actor
+from audit.staff import PlatformObjectAudited, staff_actor
 from billing import money
 from billing.ledger import services
 from billing.ledger.models import ModelPrice, Plan, ReconciliationFinding, Wallet, WalletEntry
@@ -23,7 +23,11 @@ from gateway_console.models import Org
 
 
 @admin.register(ModelPrice)
-class ModelPriceAdmin(admin.ModelAdmin):
+class ModelPriceAdmin(PlatformObjectAudited, admin.ModelAdmin):
+    """Prices belong to no org: each change goes to the platform log (audit.staff)."""
+
+    audit_noun = "model_price"
+
     list_display = [
         "model",
         "input_per_million",
@@ -35,7 +39,9 @@ class ModelPriceAdmin(admin.ModelAdmin):
 
 
 @admin.register(Plan)
-class PlanAdmin(admin.ModelAdmin):
+class PlanAdmin(PlatformObjectAudited, admin.ModelAdmin):
+    """Plans belong to no org: each change goes to the platform log (audit.staff)."""
+
     list_display = ["name", "price_multiplier"]
     filter_horizontal = ["models"]
 
@@ -83,11 +89,6 @@ class WalletMoneyForm(forms.Form):
 
     def change_micros(self) -> int:
         return money_to_micros(self.cleaned_data["amount"])
-
-
-def _staff_actor(request: HttpRequest) -> Actor:
-    # The org's audit log shows the staff member as such, not in their role in some other org.
-    return dataclasses.replace(Actor.from_request(request), role="staff")
 
 
 def _move_money(form: WalletMoneyForm, *, org: Org, actor: Actor):
@@ -169,7 +170,7 @@ class WalletAdmin(ReadOnlyAdmin):
         if request.method == "POST" and form.is_valid():
             if request.POST.get("confirmed") == "yes":
                 try:
-                    entry = _move_money(form, org=org, actor=_staff_actor(request))
+                    entry = _move_money(form, org=org, actor=staff_actor(request))
                 except services.BillingActionRefused as refused:
                     form.add_error(None, str(refused))
                 else:

@@ -13,7 +13,12 @@ from tests.factories import MembershipFactory, OrgFactory, TeamFactory, make_key
 # Fixtures every directory may use: the admin API's clients and tokens, the key form.
 pytest_plugins = ["tests.support.api", "tests.support.keys"]
 
-APPEND_ONLY_TABLES = ["audit_auditevent", "billing_walletentry", "billing_counterperiod"]
+APPEND_ONLY_TABLES = [
+    "audit_auditevent",
+    "audit_platformevent",
+    "billing_walletentry",
+    "billing_counterperiod",
+]
 
 
 def pytest_collection_modifyitems(config, items):

@@ -1,4 +1,5 @@
-"""Many writers extending one org's chain at once never fork it or leave gaps."""
+"""Many writers extending one org's chain, or the platform log's, at once never fork it or
+leave gaps."""
 
 import itertools
 import threading
@@ -8,8 +9,9 @@ from django.db import connection, transaction
 
 import audit
 from audit import Actor
-from audit.chain import GENESIS_HASH, first_break
-from audit.models import AuditEvent
+from audit.chain import GENESIS_HASH, check_platform_chain, first_break
+from audit.models import AuditEvent, PlatformEvent
+from tests.threads import run_writers
 
 WRITERS = 20
 
@@ -56,3 +58,19 @@ def test_twenty_concurrent_writers_make_one_unbroken_chain(org):
     for before, after in itertools.pairwise(events):
         assert after.prev_hash == before.hash
     assert first_break(org) is None
+
+
+def test_twenty_concurrent_writers_make_one_unbroken_platform_chain():
+    def write(n: int) -> None:
+        with transaction.atomic():
+            audit.record_platform(
+                actor=Actor.system(f"writer-{n}"),
+                action="plan.changed_by_staff",
+                data={"writer": n},
+            )
+
+    assert run_writers(WRITERS, write) == []
+    events = list(PlatformEvent.objects.order_by("seq"))
+    assert [e.seq for e in events] == list(range(1, WRITERS + 1))
+    assert sorted(e.data["writer"] for e in events) == list(range(WRITERS))
+    assert check_platform_chain().holds
