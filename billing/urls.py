@@ -23,6 +23,7 @@ top_level = [
     path("teams/new/", team_views.team_new, name="team-new"),
     path("teams/<uuid:team_id>/", team_views.team_detail, name="team-detail"),
     path("teams/<uuid:team_id>/edit/", team_views.team_edit, name="team-edit"),
+    path("teams/<uuid:team_id>/delete/", team_views.team_delete, name="team-delete"),
     path("billing/alerts/", alert_views.alert_list, name="alerts"),
     path("billing/alerts/settings/", alert_views.alert_settings, name="alert-settings"),
     path(

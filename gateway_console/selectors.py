@@ -46,6 +46,17 @@ def teams_page(
     )
 
 
+TEAM_MEMBERS_ORDER = [Column("user__email")]  # one membership per person in an org
+
+
+def team_members_page(
+    team: Team, *, after: str = "", before: str = "", size: int = 50
+) -> Page[Membership]:
+    """The team's members (of any role) with their user, by email, a keyset page at a time."""
+    members = Membership.objects.filter(teams=team).select_related("user")
+    return keyset_page(members, TEAM_MEMBERS_ORDER, after=after, before=before, size=size)
+
+
 MEMBERS_BY_EMAIL = [Column("user__email")]
 MEMBERS_BY_ROLE = [Column("role"), Column("user__email")]
 

@@ -132,6 +132,14 @@ def _limits(values: dict) -> services.TeamLimits:
     return services.TeamLimits(**form.cleaned_data)
 
 
+def _name(value: str) -> str:
+    """The console's own form decides what a name may be (a blank one is none)."""
+    form = TeamForm({"name": value})
+    if not form.is_valid():
+        raise form_refused(form)
+    return form.cleaned_data["name"]
+
+
 def _refused(refused: OrgActionRefused) -> ContractError:
     return ContractError(refused.code, 409, str(refused))
 
@@ -150,15 +158,20 @@ def list_teams(
     return {"data": [team_out(team) for team in page.rows], "next_cursor": page.next_cursor}
 
 
-@router.post("/teams", response={201: TeamOut, **errors(*WRITE, 409)}, summary="Create a team")
+@router.post(
+    "/teams",
+    response={201: TeamOut, **errors(*WRITE, 409)},
+    summary="Create a team",
+    description="A name another team of the org has (whatever the case) is refused with 409 "
+    "`team_name_taken`.",
+)
 def create_team(request: HttpRequest, payload: TeamIn):
     membership = _membership(request)
     actor = admin_tokens.actor_for(request.auth, request)
+    name = _name(payload.name)
     limits = _limits(payload.limits.model_dump()) if payload.limits else None
     try:
-        team = services.create_team(
-            org=membership.org, actor=actor, name=payload.name, limits=limits
-        )
+        team = services.create_team(org=membership.org, actor=actor, name=name, limits=limits)
     except OrgActionRefused as refused:
         raise _refused(refused) from None
     return Status(201, team_out(selectors.team_for(membership, team.pk)))
@@ -174,12 +187,14 @@ def get_team(request: HttpRequest, team_id: UUID):
     response={200: TeamOut, **errors(*WRITE, 404, 409)},
     summary="Rename a team or change its limits",
     description="Fields left out stay as they are; a limit set to null is removed. One audit "
-    "event names every change. A new `limit_period` starts a new period now.",
+    "event names every change. A new `limit_period` starts a new period now. A name another "
+    "team of the org has (whatever the case) is refused with 409 `team_name_taken`.",
 )
 def update_team(request: HttpRequest, team_id: UUID, payload: TeamPatch):
     membership = _membership(request)
     team = selectors.team_for(membership, team_id)
     given = payload.model_dump(exclude_unset=True)
+    name = _name(given["name"]) if given.get("name") is not None else None
     limits = None
     if "limits" in given:
         current = services.TeamLimits.of(team).__dict__
@@ -188,7 +203,7 @@ def update_team(request: HttpRequest, team_id: UUID, payload: TeamPatch):
         services.update_team(
             team=team,
             actor=admin_tokens.actor_for(request.auth, request),
-            name=given.get("name"),
+            name=name,
             limits=limits,
         )
     except OrgActionRefused as refused:
@@ -200,8 +215,9 @@ def update_team(request: HttpRequest, team_id: UUID, payload: TeamPatch):
     "/teams/{team_id}",
     response={204: None, **errors(*WRITE, 404, 409)},
     summary="Delete a team",
-    description="Refused (409 `team_has_keys`) while keys are in it. Its members stay in the "
-    "org; its usage history stays, without the team.",
+    description="Refused (409 `team_has_keys`, naming how many) while keys are in it: active, "
+    "disabled or expired ones; deleted keys leave the team. One audit event. Its members stay "
+    "in the org, leaving only the team; its usage history stays, without the team.",
 )
 def delete_team(request: HttpRequest, response: HttpResponse, team_id: UUID):
     team = selectors.team_for(_membership(request), team_id)

@@ -7,7 +7,8 @@ from billing.money import MoneyField
 
 
 class TeamForm(forms.Form):
-    name = forms.CharField(max_length=120)
+    # Unique in the org, whatever the case: the services refuse a name another team has.
+    name = forms.CharField(max_length=120, error_messages={"required": "A team needs a name."})
 
 
 class TeamLimitsForm(forms.Form):
@@ -33,3 +34,9 @@ class TeamLimitsForm(forms.Form):
         max_value=1_000_000,
         help_text="For all of the team's keys together, over any rolling 60 seconds.",
     )
+
+
+class TeamSettingsForm(TeamForm, TeamLimitsForm):
+    """The team's edit page: its name and its limits, saved together (one audit event)."""
+
+    field_order = ["name", "spend_cap", "token_limit", "limit_period", "rpm_limit"]

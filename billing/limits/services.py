@@ -4,7 +4,7 @@ billing's. One audit event for each change, in its transaction."""
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 import audit
@@ -35,15 +35,36 @@ def _name_taken(name: str) -> OrgActionRefused:
     return OrgActionRefused(f"There is already a team called {name}.", code="team_name_taken")
 
 
+def _free_name(org: Org, name: str, *, team: Team | None = None) -> str:
+    """The name, stripped, if no other team of the org has it (whatever the case)."""
+    name = name.strip()
+    if not name:
+        raise OrgActionRefused("A team needs a name.")
+    others = Team.objects.filter(org=org, name__iexact=name)
+    if team is not None:
+        others = others.exclude(pk=team.pk)
+    if others.exists():
+        raise _name_taken(name)
+    return name
+
+
+def _saved(team: Team, **save) -> None:
+    """Saves the team; a name another transaction took meanwhile (the database's unique
+    constraint) is refused as the check before would have, never a 500."""
+    try:
+        with transaction.atomic():
+            team.save(**save)
+    except IntegrityError:
+        raise _name_taken(team.name) from None
+
+
 @transaction.atomic
 def create_team(*, org: Org, actor: Actor, name: str, limits: TeamLimits | None = None) -> Team:
-    name = name.strip()
-    if Team.objects.filter(org=org, name__iexact=name).exists():
-        raise _name_taken(name)
+    name = _free_name(org, name)
     given = limits is not None
     limits = limits or TeamLimits(None, None, LimitPeriod.MONTHLY, None)
     spend_cap = to_money(limits.spend_cap) if limits.spend_cap is not None else None
-    team = Team.objects.create(
+    team = Team(
         org=org,
         name=name,
         spend_cap=spend_cap,
@@ -51,6 +72,7 @@ def create_team(*, org: Org, actor: Actor, name: str, limits: TeamLimits | None 
         limit_period=limits.limit_period,
         rpm_limit=limits.rpm_limit,
     )
+    _saved(team, force_insert=True)
     data = {"name": name}
     if given:
         chosen = {**limits.__dict__, "spend_cap": spend_cap}
@@ -67,13 +89,7 @@ def update_team(
     team = Team.objects.select_for_update().select_related("org").get(pk=team.pk)
     new: dict = {}
     if name is not None:
-        name = name.strip()
-        if not name:
-            raise OrgActionRefused("A team needs a name.")
-        clash = Team.objects.filter(org=team.org, name__iexact=name).exclude(pk=team.pk)
-        if clash.exists():
-            raise _name_taken(name)
-        new["name"] = name
+        new["name"] = _free_name(team.org, name, team=team)
     if limits is not None:
         new.update(
             spend_cap=to_money(limits.spend_cap) if limits.spend_cap is not None else None,
@@ -86,7 +102,7 @@ def update_team(
         return team
     for field in changes:
         setattr(team, field, new[field])
-    team.save(update_fields=list(changes))
+    _saved(team, update_fields=list(changes))
     if "limit_period" in changes:
         # A new reset period starts now; the running one closes into the history.
         resets.restart_period_now(
@@ -101,18 +117,28 @@ def update_team(
     return team
 
 
+def keys_in_the_way(keys: int) -> OrgActionRefused:
+    """Why a team that still has `keys` keys (deleted ones aside) cannot be deleted; also
+    what its deletion's confirmation page says."""
+    return OrgActionRefused(
+        f"This team still has {keys} key{'s' if keys != 1 else ''}; move or delete "
+        f"{'them' if keys != 1 else 'it'} first.",
+        code="team_has_keys",
+    )
+
+
 @transaction.atomic
 def delete_team(*, team: Team, actor: Actor) -> None:
-    """Deletes a team that holds no key (deleted keys aside: they leave the team). Its
-    members stay in the org; its usage history stays, without the team."""
+    """Deletes a team that holds no key: active, disabled or expired keys refuse it; deleted
+    keys leave the team (their `team` becomes NULL; their events still name it). Its members
+    stay in the org and only leave the team; its usage history stays, without the team.
+
+    The team's row lock also holds off a key being created in or moved to the team meanwhile
+    (the key's foreign key waits for it)."""
     team = Team.objects.select_for_update().select_related("org").get(pk=team.pk)
     keys = team.keys.exclude(status="deleted").count()
     if keys:
-        raise OrgActionRefused(
-            f"The team {team.name} still has {keys} key{'s' if keys != 1 else ''}. Move them to "
-            "another team or delete them first.",
-            code="team_has_keys",
-        )
+        raise keys_in_the_way(keys)
     audit.record(
         org=team.org,
         actor=actor,

@@ -23,7 +23,8 @@ LIMITS = {
 
 
 def _edit(client, team, **data):
-    return client.post(reverse("team-edit", args=[team.pk]), {**LIMITS, **data})
+    """The team's settings form, sent with its name as it is and the limits above."""
+    return client.post(reverse("team-edit", args=[team.pk]), {"name": team.name, **LIMITS, **data})
 
 
 def test_admin_sets_team_limits_with_one_audit_event(admin_client, team):

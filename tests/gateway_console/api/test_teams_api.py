@@ -117,6 +117,42 @@ def test_patch_renames_and_changes_limits_in_one_audit_event(api, org, team):
     }
 
 
+def test_patch_renames_alone_with_one_audit_event_of_the_name(api, org, team):
+    response = api.patch(f"/api/v1/teams/{team.pk}", {"name": " Ranking "})
+
+    assert response.status_code == 200, response.content
+    assert response.json()["name"] == "Ranking"
+    team.refresh_from_db()
+    assert team.name == "Ranking"
+    (event,) = events(org, "team.updated")
+    assert event.actor_type == "admin_token"
+    assert event.changes == {"name": {"before": "Search", "after": "Ranking"}}
+
+
+@pytest.mark.parametrize("name", ["", "   ", "x" * 121])
+def test_patch_refuses_a_blank_or_too_long_name(api, org, team, name):
+    response = api.patch(f"/api/v1/teams/{team.pk}", {"name": name})
+
+    assert response.status_code == 422
+    assert error_of(response)["param"] == "name"
+    team.refresh_from_db()
+    assert team.name == "Search"
+    assert events(org, "team.updated") == []
+
+
+def test_create_refuses_a_name_of_spaces(api, org):
+    response = api.post("/api/v1/teams", {"name": "   "})
+
+    assert response.status_code == 422
+    assert error_of(response) | {"message": None} == {
+        "type": "invalid_request_error",
+        "code": "invalid_request",
+        "message": None,
+        "param": "name",
+    }
+    assert not Team.objects.exists()
+
+
 def test_patch_removes_a_limit_set_to_null(api, org, team):
     Team.objects.filter(pk=team.pk).update(spend_cap=Decimal("10"))
 
@@ -144,14 +180,15 @@ def test_patch_refuses_another_teams_name(api, org, team, other_team):
 
 def test_delete_refuses_a_team_that_still_has_keys(api, org, team):
     make_key(org, name="a", team=team)
-    make_key(org, name="b", team=team)
+    disabled, _ = make_key(org, name="b", team=team)
+    key_services.disable_key(key=disabled, actor=Actor.system("tests"))
 
     response = api.delete(f"/api/v1/teams/{team.pk}")
 
     assert response.status_code == 409
     error = error_of(response)
-    assert error["code"] == "team_has_keys"
-    assert "2 keys" in error["message"]
+    assert (error["type"], error["code"]) == ("conflict_error", "team_has_keys")
+    assert error["message"] == "This team still has 2 keys; move or delete them first."
     assert Team.objects.filter(pk=team.pk).exists()
     assert events(org, "team.deleted") == []
 
