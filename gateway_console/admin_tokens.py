@@ -5,10 +5,13 @@ token presented to the API.
 Format: `sk-admin-` + 40 base62 characters of `secrets` randomness + 6 base62 characters of
 checksum, the key format of section 1 with another prefix, so that a mistyped or made-up token
 is refused without a database query. Stored: only `HMAC-SHA256(KEY_PEPPER, token)`.
+
+Every token expires: its lifetime is chosen at creation, in whole days, from EXPIRY_MIN to
+EXPIRY_MAX (EXPIRY_DEFAULT when not chosen). An expired token is refused like a revoked one.
 """
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -26,9 +29,35 @@ PREFIX = "sk-admin-"
 DISPLAY_PREFIX_LENGTH = len(PREFIX) + 6
 NAME_MAX_LENGTH = AdminToken._meta.get_field("name").max_length
 
+# A token's lifetime, chosen at creation: the one rule for the console's form, the admin API and
+# the command.
+EXPIRY_DEFAULT = timedelta(days=90)
+EXPIRY_MIN = timedelta(days=1)
+EXPIRY_MAX = timedelta(days=365)
+EXPIRY_RANGE_MESSAGE = (
+    f"Choose from {EXPIRY_MIN.days} to {EXPIRY_MAX.days} days: a token lives at most a year."
+)
+
+
+def expiry_refusal(days) -> str | None:
+    """Why a token may not live this many days, or None when it may."""
+    if isinstance(days, bool) or not isinstance(days, int):
+        return "Give the token's lifetime as a whole number of days."
+    if not EXPIRY_MIN.days <= days <= EXPIRY_MAX.days:
+        return EXPIRY_RANGE_MESSAGE
+    return None
+
 
 class AdminTokenActionRefused(Exception):
     """The action cannot be done to this token in its present state."""
+
+
+class AdminTokenExpired(Exception):
+    """The token presented to the API is known and not revoked, but expired."""
+
+    def __init__(self, token: AdminToken):
+        super().__init__("This admin token has expired.")
+        self.expires_at = token.expires_at
 
 
 class TokenAlreadyShown(Exception):
@@ -45,14 +74,23 @@ class TokenAlreadyShown(Exception):
 
 @transaction.atomic
 def create_admin_token(
-    *, org: Org, actor: Actor, name: str, read_only: bool, nonce: str | None = None
+    *,
+    org: Org,
+    actor: Actor,
+    name: str,
+    read_only: bool,
+    expires_in_days: int = EXPIRY_DEFAULT.days,
+    nonce: str | None = None,
 ) -> tuple[AdminToken, str]:
-    """Creates a token and returns it with its plaintext, which is never stored."""
+    """Creates a token that expires in `expires_in_days` and returns it with its plaintext,
+    which is never stored."""
     name = name.strip()
     if not name:
         raise AdminTokenActionRefused("Give the token a name.")
     if len(name) > NAME_MAX_LENGTH:
         raise AdminTokenActionRefused(f"A token's name has at most {NAME_MAX_LENGTH} characters.")
+    if (refused := expiry_refusal(expires_in_days)) is not None:
+        raise AdminTokenActionRefused(refused)
     if (earlier := show_once.made_before(AdminTokenShown, nonce)) is not None:
         raise TokenAlreadyShown(earlier)
     plaintext = secret.new_secret(prefix=PREFIX)
@@ -64,7 +102,7 @@ def create_admin_token(
         last4=secret.last4(plaintext),
         read_only=read_only,
         created_by=actor.user,
-        expires_at=timezone.now() + timedelta(days=90),
+        expires_at=timezone.now() + timedelta(days=expires_in_days),
     )
     if (earlier := show_once.claim(AdminTokenShown, nonce, token)) is not None:
         # A concurrent submission of the same form won: this one makes nothing.
@@ -74,7 +112,13 @@ def create_admin_token(
         actor=actor,
         action="admin_token.created",
         target=token,
-        data={"name": token.name, "preview": token.preview, "read_only": token.read_only},
+        data={
+            "name": token.name,
+            "preview": token.preview,
+            "read_only": token.read_only,
+            # In UTC, as audit.recorded keeps a time.
+            "expires_at": token.expires_at.astimezone(UTC).isoformat(),
+        },
     )
     return token, plaintext
 
@@ -122,7 +166,11 @@ def admin_tokens_page(
 
 def admin_token_for(membership: Membership, token_id) -> AdminToken:
     """The token if it belongs to the membership's org; a 404 otherwise."""
-    token = AdminToken.objects.filter(org=membership.org, pk=token_id).first()
+    token = (
+        AdminToken.objects.filter(org=membership.org, pk=token_id)
+        .select_related("created_by")
+        .first()
+    )
     if token is None:
         raise Http404("No such admin token.")
     return token
@@ -132,8 +180,10 @@ def admin_token_for(membership: Membership, token_id) -> AdminToken:
 
 
 def active_token(plaintext: str) -> AdminToken | None:
-    """The active token with this plaintext, or None. A malformed token or one whose checksum
-    does not match is refused here without a database query (section 1's checksum rule)."""
+    """The active token with this plaintext, or None when there is no such token or it is
+    revoked; AdminTokenExpired when it has expired (refused all the same, with its own
+    message). A malformed token or one whose checksum does not match is refused here without
+    a database query (section 1's checksum rule). An expired token's last use stays as it was."""
     if not secret.is_well_formed(plaintext, prefix=PREFIX):
         return None
     token = (
@@ -141,8 +191,11 @@ def active_token(plaintext: str) -> AdminToken | None:
         .filter(token_hash=secret.secret_hash(plaintext), revoked_at__isnull=True)
         .first()
     )
-    if token is not None:
-        _note_use(token)
+    if token is None:
+        return None
+    if token.is_expired:
+        raise AdminTokenExpired(token)
+    _note_use(token)
     return token
 
 

@@ -31,7 +31,8 @@ class ErrorOut(Schema):
     error: ErrorDetail
 
 
-# Every operation: no, unknown or revoked token (401); a request that does not validate (422).
+# Every operation: no, unknown, revoked or expired token (401); a request that does not
+# validate (422).
 READ = (401, 422)
 # Every change: also a read-only token (403) and a body that is not JSON (400).
 WRITE = (400, 401, 403, 422)

@@ -1,5 +1,6 @@
 import uuid
 import zoneinfo
+from datetime import timedelta
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
@@ -178,6 +179,24 @@ class AdminToken(ShownAsPreview, models.Model):
     @property
     def access_label(self) -> str:
         return "Read-only" if self.read_only else "Read-write"
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at <= dj_timezone.now()
+
+    @property
+    def status(self) -> str:
+        """`active`, `expired` or `revoked` (a revoked token stays revoked past its expiry)."""
+        if self.is_revoked:
+            return "revoked"
+        return "expired" if self.is_expired else "active"
+
+    @property
+    def days_left(self) -> int:
+        """Days until it expires, rounded up (a new 90-day token has 90, one in its last day
+        1); 0 once expired."""
+        left = self.expires_at - dj_timezone.now()
+        return max(-(-left // timedelta(days=1)), 0)
 
 
 class AdminTokenShown(models.Model):

@@ -20,9 +20,12 @@ The period of each kind of alert (the `period_start` of the constraint):
   month, not at every top-up and debit. Changing the amount is a new threshold and alerts again.
 - a key expiring within 7 days: once per key per expiry day (in the org's time zone), so moving
   the expiry to another day alerts again.
+- an admin token expiring within 7 days (a live one: not revoked): once per token, the same way
+  (subject the token, threshold its expiry day); a token's expiry never moves, so that is once.
+  Billing reads admin tokens itself (tenancy, below it), under the `key_expiring` setting.
 
-Alerts never hold a key's plaintext: the console does not have it. They name a key by its name
-and preview (prefix and last four characters).
+Alerts never hold a key's or an admin token's plaintext: the console does not have it. They
+name a key or token by its name and preview (prefix and last four characters).
 """
 
 from billing.alerts.common import (

@@ -21,7 +21,7 @@ from billing import money
 from billing.alerts.common import KEY_CAPS, TEAM_CAPS, WebhookFailed, key_names
 from billing.alerts.models import Alert, AlertKind, AlertSettings
 from billing.alerts.webhook_guard import refusal
-from gateway_console.models import Membership, Role, Team
+from gateway_console.models import AdminToken, Membership, Role, Team
 
 logger = logging.getLogger("billing.alerts")
 
@@ -39,22 +39,30 @@ def _cap_label(alert: Alert) -> str:
     return caps[cap].label if cap in caps else "cap"
 
 
+def _names(model, ids: set) -> dict:
+    return dict(model.objects.filter(pk__in=ids).values_list("id", "name")) if ids else {}
+
+
 def titles(alerts: list[Alert]) -> dict[int, str]:
-    """A one-line title per alert, naming its key or team (two queries at most)."""
+    """A one-line title per alert, naming its key, team or admin token (three queries at
+    most)."""
     key_ids = {
         _owner_id(a) for a in alerts if a.kind in (AlertKind.KEY_CAP, AlertKind.KEY_EXPIRING)
     }
     team_ids = {_owner_id(a) for a in alerts if a.kind == AlertKind.TEAM_CAP}
+    token_ids = {_owner_id(a) for a in alerts if a.kind == AlertKind.ADMIN_TOKEN_EXPIRING}
     names_of_keys = key_names(key_ids)
-    team_names = (
-        dict(Team.objects.filter(pk__in=team_ids).values_list("id", "name")) if team_ids else {}
-    )
+    team_names = _names(Team, team_ids)
+    token_names = _names(AdminToken, token_ids)
     result = {}
     for a in alerts:
         if a.kind == AlertKind.WALLET_LOW:
             result[a.pk] = f"Wallet below {money.display(Decimal(a.threshold))}"
         elif a.kind == AlertKind.KEY_EXPIRING:
             result[a.pk] = f"Key {names_of_keys.get(_owner_id(a), '?')} expires on {a.threshold}"
+        elif a.kind == AlertKind.ADMIN_TOKEN_EXPIRING:
+            name = token_names.get(_owner_id(a), "?")
+            result[a.pk] = f"Admin token {name} expires on {a.threshold}"
         elif a.kind == AlertKind.TEAM_CAP:
             result[a.pk] = (
                 f"Team {team_names.get(_owner_id(a), '?')} passed {a.threshold}% of its "

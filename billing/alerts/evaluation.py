@@ -13,13 +13,19 @@ from django.db.models import F, Q
 from django.dispatch import Signal
 
 from billing import money
-from billing.alerts.common import _PERIOD_WORD, INSERT_CHUNK, KEY_ALERT_SOURCES, TEAM_CAPS
+from billing.alerts.common import (
+    _PERIOD_WORD,
+    EXPIRY_WARNING,
+    INSERT_CHUNK,
+    KEY_ALERT_SOURCES,
+    TEAM_CAPS,
+)
 from billing.alerts.models import AlertKind, AlertSettings
 from billing.dbvalues import as_uuid, db_id, db_time
 from billing.limits.models import Counter, CounterKind
 from billing.limits.periods import LimitPeriod, period_bounds
 from billing.money import micros_to_money, money_to_micros
-from gateway_console.models import Org
+from gateway_console.models import AdminToken, Org
 
 
 @dataclass(frozen=True)
@@ -265,8 +271,53 @@ def _wallet_alerts(now: datetime, org: Org | None, org_settings: dict) -> list[C
     return candidates
 
 
+def expires_when(expires_at: datetime, now: datetime) -> str:
+    days = (expires_at - now).days
+    return "within a day" if days == 0 else f"in {days} day{'s' if days > 1 else ''}"
+
+
+def _admin_token_expiry_alerts(
+    now: datetime, org: Org | None, org_settings: dict
+) -> list[Candidate]:
+    """A live admin token that expires within EXPIRY_WARNING: once per token (its expiry is
+    fixed at creation; the subject and the expiry day make the alert unique). Named by its name
+    and preview; the console never has its plaintext. Follows the `key_expiring` setting."""
+    rows = (
+        scoped(AdminToken.objects.filter(revoked_at__isnull=True), org)
+        .filter(expires_at__gt=now, expires_at__lte=now + EXPIRY_WARNING)
+        .values_list(
+            "org_id", "org__timezone", "id", "name", "display_prefix", "last4", "expires_at"
+        )
+    )
+    candidates = []
+    for org_id, tz, token_id, name, prefix, last4, expires_at in rows:
+        if not setting_of(org_settings, org_id).key_expiring:
+            continue
+        candidates.append(
+            Candidate(
+                org_id=org_id,
+                kind=AlertKind.ADMIN_TOKEN_EXPIRING,
+                subject=str(token_id),
+                threshold=expires_at.astimezone(ZoneInfo(tz)).date().isoformat(),
+                period_start=period_bounds(LimitPeriod.DAILY, expires_at, tz)[0],
+                message=(
+                    f"Admin token “{name}” ({prefix}…{last4}) expires "
+                    f"{expires_when(expires_at, now)}, at {local_time(expires_at, tz)}. The "
+                    "admin API refuses it from then on; create a new token and move its "
+                    "scripts to it."
+                ),
+            )
+        )
+    return candidates
+
+
 # Billing's own sources of alerts, in the order evaluate runs them with the keys' (keys.apps).
-BILLING_SOURCES: list[tuple[int, Callable]] = [(10, _wallet_alerts), (30, _team_cap_alerts)]
+# Admin tokens are tenancy's, which billing may read: their source is billing's own.
+BILLING_SOURCES: list[tuple[int, Callable]] = [
+    (10, _wallet_alerts),
+    (30, _team_cap_alerts),
+    (50, _admin_token_expiry_alerts),
+]
 
 
 def _insert(candidates: list[Candidate], now: datetime) -> list[tuple[int, uuid.UUID]]:

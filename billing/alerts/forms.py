@@ -18,7 +18,9 @@ class AlertSettingsForm(forms.Form):
         required=False,
         help_text="Monthly spend caps, cost and token limits; once per threshold per period.",
     )
-    key_expiring = forms.BooleanField(label="A key expires within 7 days", required=False)
+    key_expiring = forms.BooleanField(
+        label="A key or admin token expires within 7 days", required=False
+    )
     email = forms.BooleanField(label="Email the organisation's owners and admins", required=False)
     webhook_url = forms.URLField(
         label="Webhook URL",

@@ -22,7 +22,7 @@ class AlertSettings(models.Model):
     )
     cap_at_80 = models.BooleanField("a key or team at 80% of a cap", default=True)
     cap_at_100 = models.BooleanField("a key or team at 100% of a cap", default=True)
-    key_expiring = models.BooleanField("a key expiring within 7 days", default=True)
+    key_expiring = models.BooleanField("a key or admin token expiring within 7 days", default=True)
     email = models.BooleanField("email the org's owners and admins", default=True)
     webhook_url = models.URLField(
         blank=True, help_text="Also POST each alert here, signed with an HMAC header."
@@ -39,6 +39,7 @@ class AlertKind(models.TextChoices):
     KEY_CAP = "key_cap", "Key near or at a cap"
     TEAM_CAP = "team_cap", "Team near or at a cap"
     KEY_EXPIRING = "key_expiring", "Key expiring"
+    ADMIN_TOKEN_EXPIRING = "admin_token_expiring", "Admin token expiring"
 
 
 class Alert(models.Model):
@@ -46,7 +47,7 @@ class Alert(models.Model):
 
     id = models.BigAutoField(primary_key=True)
     org = models.ForeignKey(Org, on_delete=models.CASCADE, related_name="alerts")
-    kind = models.CharField(max_length=16, choices=AlertKind.choices)
+    kind = models.CharField(max_length=32, choices=AlertKind.choices)
     subject = models.CharField(max_length=64, help_text="The key, team or org it is about.")
     threshold = models.CharField(max_length=32, help_text="80, 100, the amount, or the expiry day.")
     period_start = models.DateTimeField(help_text="The period in which this threshold was crossed.")

@@ -23,7 +23,7 @@ def watching(setting: AlertSettings) -> list[str]:
     if caps:
         result.append(f"caps at {' and '.join(caps)}")
     if setting.key_expiring:
-        result.append("keys expiring within 7 days")
+        result.append("keys and admin tokens expiring within 7 days")
     return result
 
 
@@ -39,7 +39,7 @@ class AlertRow:
 def _threshold_label(alert: Alert) -> str:
     if alert.kind == AlertKind.WALLET_LOW:
         return f"below {money.display(Decimal(alert.threshold))}"
-    if alert.kind == AlertKind.KEY_EXPIRING:
+    if alert.kind in (AlertKind.KEY_EXPIRING, AlertKind.ADMIN_TOKEN_EXPIRING):
         return f"expires {alert.threshold}"
     return f"{alert.threshold}% of {_cap_label(alert)}"
 
@@ -50,6 +50,8 @@ def _link(alert: Alert) -> str | None:
         return None
     if alert.kind == AlertKind.TEAM_CAP:
         return reverse("team-detail", args=[owner])
+    if alert.kind == AlertKind.ADMIN_TOKEN_EXPIRING:
+        return reverse("admin-tokens")
     return reverse("keys:detail", args=[owner])
 
 

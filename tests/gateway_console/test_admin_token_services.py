@@ -39,7 +39,12 @@ def test_it_creates_a_token_in_the_key_format_with_its_own_prefix(org, admin_mem
     (event,) = events(org, "admin_token.created")
     assert event.target_type == "admintoken"
     assert event.target_id == str(token.pk)
-    assert event.data == {"name": "terraform", "preview": token.preview, "read_only": True}
+    assert event.data == {
+        "name": "terraform",
+        "preview": token.preview,
+        "read_only": True,
+        "expires_at": token.expires_at.isoformat(),
+    }
 
 
 def test_two_tokens_never_share_a_secret(org):
