@@ -3,6 +3,7 @@ admin token, every error in the ContractError body, the OpenAPI document generat
 code at /api/v1/openapi.json and its docs page at /api/v1/docs."""
 
 import logging
+from datetime import UTC
 from functools import wraps
 
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
@@ -13,14 +14,15 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 from ninja.security import HttpBearer
 
+from accounts.api import router as members_router
 from audit.api import router as audit_router
 from billing.ledger.api import router as billing_router
 from billing.limits.api import router as teams_router
 from config.gateway_openapi import add_gateway_paths
 from gateway_console import admin_tokens
+from gateway_console.admin_tokens_api import admin_tokens_router
 from gateway_console.contract import ContractError
 from gateway_console.models import AdminToken
-from gateway_console.org_api import members_router
 from keys.api import requests_router
 from keys.api import router as keys_router
 
@@ -53,7 +55,14 @@ class AdminTokenAuth(HttpBearer):
         return self.authenticate(request, token.strip())
 
     def authenticate(self, request: HttpRequest, token: str) -> AdminToken:
-        admin_token = admin_tokens.active_token(token)
+        try:
+            admin_token = admin_tokens.active_token(token)
+        except admin_tokens.AdminTokenExpired as expired:
+            # The same refusal as a revoked token's (docs/contract.md section 4), saying why.
+            raise _invalid_token(
+                f"This admin token expired at {expired.expires_at.astimezone(UTC):%Y-%m-%d %H:%M} "
+                "UTC. Create a new one on the console's Admin tokens page."
+            ) from None
         if admin_token is None:
             raise _invalid_token(
                 "This admin token is not valid: it is mistyped, unknown or revoked. "
@@ -165,6 +174,7 @@ api.add_router("/", requests_router)
 api.add_router("/", audit_router)
 api.add_router("/", teams_router)
 api.add_router("/", members_router)
+api.add_router("/", admin_tokens_router)
 api.add_router("/", billing_router)
 
 

@@ -76,15 +76,21 @@ INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
-    "django.contrib.sessions",
+    # Sessions that record their user, browser and address (the sessions page): in place of
+    # django.contrib.sessions, with the same database engine.
+    "user_sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "django_htmx",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     # The admin API's docs page (Swagger UI) from ninja's own static files, not a CDN.
     "ninja",
     "gateway_console",
+    "accounts",
     "keys",
     "billing",
     "audit",
@@ -95,14 +101,21 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "gateway_console.middleware.RequestIdMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Sessions record the client's address behind PROXY_COUNT proxies and its browser.
+    "accounts.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): the session was signed in with a second factor.
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # The idle and absolute timeouts of a signed-in session (after messages: it says why).
+    "accounts.middleware.SessionTimeoutMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "gateway_console.middleware.CurrentMembershipMiddleware",
+    # Owners and admins of an org that requires two-factor enrol before anything else.
+    "accounts.middleware.TwoFactorRequiredMiddleware",
     # Last, as django-axes asks: it turns a lockout raised during sign-in into its response.
     "axes.middleware.AxesMiddleware",
 ]
@@ -161,9 +174,21 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
-# Sessions live in the database so that any web process can serve any request.
-SESSION_ENGINE = "django.contrib.sessions.backends.db"
-SESSION_COOKIE_AGE = 60 * 60 * 12
+# Sessions live in the database so that any web process can serve any request, with their
+# user, browser and address (django-user-sessions), for the sessions page.
+SESSION_ENGINE = "accounts.session_store"
+# A signed-in session ends after this long without a request, and this long after sign-in
+# whatever happens (accounts.middleware.SessionTimeoutMiddleware).
+SESSION_IDLE_MINUTES = int(os.environ.get("SESSION_IDLE_MINUTES", "30"))
+SESSION_ABSOLUTE_HOURS = float(os.environ.get("SESSION_ABSOLUTE_HOURS", "12"))
+SESSION_COOKIE_AGE = int(SESSION_ABSOLUTE_HOURS * 60 * 60)
+# A sensitive action (accounts.step_up) needs a sign-in or a fresh code within this long.
+STEP_UP_MINUTES = float(os.environ.get("STEP_UP_MINUTES", "10"))
+# Invitations to an org are valid this long; password reset links this long.
+INVITATION_DAYS = 7
+PASSWORD_RESET_TIMEOUT = int(os.environ.get("PASSWORD_RESET_MINUTES", "60")) * 60
+# The issuer an authenticator app shows beside a TOTP code.
+OTP_TOTP_ISSUER = os.environ.get("OTP_TOTP_ISSUER", "Gateway Console")
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"

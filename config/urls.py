@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
+from django.views.generic import RedirectView
 
 from billing import urls as billing_urls
 from billing.usage.gateway import usage_view
@@ -12,13 +13,13 @@ from keys.authorize import authorize_view
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("sign-in/", views.SignInView.as_view(), name="sign-in"),
     path("sign-out/", auth_views.LogoutView.as_view(), name="sign-out"),
     path("orgs/switch/", views.switch_org, name="switch-org"),
     path("no-org/", views.no_org, name="no-org"),
+    # People and access: sign-in, the account pages, invitations and members.
+    path("", include("accounts.urls")),
     # Billing's teams and alerts pages.
     path("", include(billing_urls.top_level)),
-    path("members/", views.member_list, name="members"),
     path("admin-tokens/", views.admin_token_list, name="admin-tokens"),
     path("admin-tokens/new/", views.admin_token_new, name="admin-token-new"),
     path(
@@ -46,5 +47,11 @@ urlpatterns = [
     path("api/v1/gateway/usage", usage_view, name="gateway-usage"),
     # The admin API (docs/contract.md section 4), after the gateway's own paths.
     path("api/v1/", api.urls),
+    # Staff sign in where everyone does (throttled, second factor, audited), then come back.
+    path(
+        "admin/login/",
+        RedirectView.as_view(pattern_name="sign-in", query_string=True),
+        name="admin-sign-in",
+    ),
     path("admin/", admin.site.urls),
 ]

@@ -1,6 +1,6 @@
 from celery import shared_task
-from django.contrib.sessions.models import Session
 from django.utils import timezone
+from user_sessions.models import Session
 
 
 @shared_task

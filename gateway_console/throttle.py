@@ -9,6 +9,7 @@ accounts, are stopped by these. Counters live in the cache: Redis, shared by eve
 production; per process in the embedded default.
 """
 
+import ipaddress
 from datetime import timedelta
 
 from django.conf import settings
@@ -41,8 +42,21 @@ def _keys(email: str | None, address: str | None) -> dict[str, str]:
         digest = salted_hmac("sign-in-account", email.strip().lower()).hexdigest()
         keys[ACCOUNT] = f"{prefix}:account:{digest}"
     if address:
-        keys[ADDRESS] = f"{prefix}:address:{salted_hmac('sign-in-address', address).hexdigest()}"
+        digest = salted_hmac("sign-in-address", counted_address(address)).hexdigest()
+        keys[ADDRESS] = f"{prefix}:address:{digest}"
     return keys
+
+
+def counted_address(address: str) -> str:
+    """What the per-address limit counts: an IPv4 address, or an IPv6 address's /64, since one
+    client commonly holds a whole /64 and could otherwise spray from a new address each time."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if ip.version == 6:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 def count_failure(email: str | None, address: str | None) -> None:
@@ -102,3 +116,21 @@ def on_failure(sender, credentials, request=None, **kwargs) -> None:
 
 def on_success(sender, request, user, **kwargs) -> None:
     forget_account(user.email)
+
+
+# Password reset emails: at most this many to one address an hour, so that nobody's inbox can
+# be flooded through the "forgot your password" form (which answers the same either way).
+RESET_MAILS_PER_HOUR = 3
+
+
+def reset_mail_allowed(email: str) -> bool:
+    """Counts one reset email to `email`; False once the hour's allowance is used."""
+    digest = salted_hmac("password-reset", email.strip().lower()).hexdigest()
+    key = f"{settings.SIGN_IN_THROTTLE_PREFIX}:reset:{digest}"
+    cache.add(key, 0, timeout=3600)
+    try:
+        sent = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=3600)
+        sent = 1
+    return sent <= RESET_MAILS_PER_HOUR

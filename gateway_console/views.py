@@ -2,39 +2,18 @@ import secrets
 import uuid
 
 from django.contrib import messages
-from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
-from gateway_console import admin_tokens, selectors, show_once, throttle
+from gateway_console import admin_tokens, selectors, show_once, step_up
 from gateway_console.actors import Actor
-from gateway_console.forms import AdminTokenForm, SignInForm
+from gateway_console.forms import AdminTokenForm
 from gateway_console.middleware import SESSION_ORG_KEY
 from gateway_console.models import AdminToken
 from gateway_console.paging import cursors, pager_links
 from gateway_console.roles import membership_required, role_required
-
-
-class SignInView(auth_views.LoginView):
-    template_name = "accounts/sign_in.html"
-    authentication_form = SignInForm
-    redirect_authenticated_user = True
-
-    def form_invalid(self, form):
-        # Refused by the wider limits of gateway_console.throttle (ThrottleBackend): say so.
-        scope = getattr(self.request, "sign_in_refused", None)
-        if scope is None:
-            return super().form_invalid(form)
-        minutes = int(throttle.window().total_seconds() // 60)
-        context = {
-            "scope": scope,
-            "failure_limit": throttle.limit_of(scope),
-            "cooloff_timedelta": throttle.window(),
-            "cooloff_time": f"PT{minutes}M",
-        }
-        return render(self.request, "accounts/locked_out.html", context, status=429)
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -71,16 +50,6 @@ def switch_org(request: HttpRequest) -> HttpResponse:
 
 
 @role_required("reader")
-def member_list(request: HttpRequest) -> HttpResponse:
-    page = selectors.members_page(
-        request.membership, order=selectors.MEMBERS_BY_ROLE, **cursors(request.GET)
-    )
-    return render(
-        request, "orgs/members.html", {"memberships": page.rows, "pager": pager_links(page)}
-    )
-
-
-@role_required("reader")
 def admin_token_list(request: HttpRequest) -> HttpResponse:
     page = admin_tokens.admin_tokens_page(request.membership, **cursors(request.GET))
     return render(
@@ -95,9 +64,10 @@ def _show_token_once(request: HttpRequest, token: AdminToken, plaintext: str) ->
 
 
 @role_required("admin")
+@step_up.required
 @require_http_methods(["GET", "POST"])
 def admin_token_new(request: HttpRequest) -> HttpResponse:
-    form = AdminTokenForm(request.POST or None)
+    form = AdminTokenForm(request.POST if request.method == "POST" else step_up.resumed(request))
     if request.method == "POST" and form.is_valid():
         try:
             token, plaintext = admin_tokens.create_admin_token(
@@ -105,6 +75,7 @@ def admin_token_new(request: HttpRequest) -> HttpResponse:
                 actor=Actor.from_request(request),
                 name=form.cleaned_data["name"],
                 read_only=form.cleaned_data["read_only"],
+                expires_in_days=form.cleaned_data["expires_in_days"],
                 nonce=request.POST.get("nonce", "")[:64] or None,
             )
         except admin_tokens.TokenAlreadyShown as shown:
@@ -126,6 +97,7 @@ def admin_token_new(request: HttpRequest) -> HttpResponse:
 
 
 @role_required("admin")
+@step_up.required
 @require_http_methods(["GET", "POST"])
 def admin_token_revoke(request: HttpRequest, token_id) -> HttpResponse:
     """GET: a confirmation that says what will happen. POST: do it."""

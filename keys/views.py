@@ -7,7 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods
 
 from audit import Actor
 from billing.limits.selectors import capped_teams
@@ -15,6 +15,7 @@ from billing.money import display, micros_to_money
 from billing.usage import traffic
 from billing.usage import views as usage_views
 from gateway_console import selectors as tenancy
+from gateway_console import step_up
 from gateway_console.paging import NEWEST_FIRST, cursors, pager_links, render_list
 from gateway_console.roles import membership_required, role_required
 from gateway_console.show_once import secret_page
@@ -88,12 +89,14 @@ def key_list(request: HttpRequest) -> HttpResponse:
 
 
 @role_required("admin")
+@step_up.required
 @require_http_methods(["GET", "POST"])
 def key_new(request: HttpRequest) -> HttpResponse:
     org = request.membership.org
-    if request.method == "POST":
-        form = KeyForm(request.POST, org=org)
-        if form.is_valid():
+    resumed = step_up.resumed(request)
+    if request.method == "POST" or resumed is not None:
+        form = KeyForm(request.POST if request.method == "POST" else resumed, org=org)
+        if request.method == "POST" and form.is_valid():
             try:
                 key, plaintext = services.create_key(
                     org=org,
@@ -175,10 +178,11 @@ def key_edit(request: HttpRequest, key_id) -> HttpResponse:
 
 
 @role_required("admin")
+@step_up.required
 @require_http_methods(["GET", "POST"])
 def key_rotate(request: HttpRequest, key_id) -> HttpResponse:
     key = selectors.key_for(request.membership, key_id)
-    form = RotateForm(request.POST or None)
+    form = RotateForm(request.POST if request.method == "POST" else step_up.resumed(request))
     if request.method == "POST" and form.is_valid():
         try:
             key, plaintext = services.rotate_key(
@@ -208,6 +212,7 @@ STATUS_ACTIONS = {
 
 
 @role_required("admin")
+@step_up.required(when=lambda request, key_id, action: action == "delete")
 @require_http_methods(["GET", "POST"])
 def key_status_action(request: HttpRequest, key_id, action: str) -> HttpResponse:
     """GET: a confirmation that says what will happen. POST: do it."""
@@ -237,23 +242,30 @@ def key_status_action(request: HttpRequest, key_id, action: str) -> HttpResponse
     )
 
 
+def _batch_deletes(request: HttpRequest) -> bool:
+    return request.method != "POST" or request.POST.get("action") == BatchAction.DELETE
+
+
 @role_required("admin")
-@require_POST
+@step_up.required(when=_batch_deletes)
+@require_http_methods(["GET", "POST"])
 def key_batch(request: HttpRequest) -> HttpResponse:
     """The first POST (from the table) shows a confirmation listing the keys; the second,
-    with `confirmed`, does it, for all of them or none."""
+    with `confirmed`, does it, for all of them or none. A batch delete needs a fresh step-up;
+    after it, a GET shows the same confirmation again, filled in from the POST it interrupted."""
     membership = request.membership
-    selected = selectors.keys_by_ids(membership, request.POST.getlist("keys"))
-    form = BatchForm(
-        request.POST, visible_key_ids=[str(k.pk) for k in selected], org=membership.org
-    )
+    data = request.POST if request.method == "POST" else step_up.resumed(request)
+    if data is None:
+        return redirect("keys:list")
+    selected = selectors.keys_by_ids(membership, data.getlist("keys"))
+    form = BatchForm(data, visible_key_ids=[str(k.pk) for k in selected], org=membership.org)
     if not form.is_valid():
         for errors in form.errors.values():
             for error in errors:
                 messages.error(request, error)
-        return redirect(reverse("keys:list") + request.POST.get("return_query", ""))
+        return redirect(reverse("keys:list") + data.get("return_query", ""))
     action, team = form.cleaned_data["action"], form.cleaned_data["team"]
-    if request.POST.get("confirmed") != "yes":
+    if request.method != "POST" or request.POST.get("confirmed") != "yes":
         return render(
             request,
             "keys/confirm_batch.html",

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_http_methods
 from audit import Actor
 from billing import alerts
 from billing.alerts.forms import AlertSettingsForm
+from gateway_console import step_up
 from gateway_console.paging import NEWEST_FIRST, cursors, pager_links
 from gateway_console.roles import role_required
 
@@ -42,10 +43,14 @@ def alert_settings(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied("Only owners and admins change the alert settings.")
     current = alerts.alert_settings_of(membership.org)
     initial = {field: getattr(current, field) for field in alerts.SETTINGS_FIELDS}
-    form = AlertSettingsForm(
-        request.POST or None, initial=initial, read_only=not membership.can_change
-    )
+    data = request.POST if request.method == "POST" else step_up.resumed(request)
+    form = AlertSettingsForm(data, initial=initial, read_only=not membership.can_change)
     if request.method == "POST" and form.is_valid():
+        if form.cleaned_data["webhook_url"] != current.webhook_url and not step_up.is_fresh(
+            request
+        ):
+            # Where alerts are sent is sensitive: a fresh step-up, then this page again.
+            return step_up.demand(request)
         alerts.update_alert_settings(
             org=membership.org, actor=Actor.from_request(request), **form.cleaned_data
         )
@@ -67,6 +72,7 @@ def _recipients(membership) -> list[str]:
 
 
 @role_required("admin")
+@step_up.required
 @require_http_methods(["GET", "POST"])
 def webhook_secret_regenerate(request: HttpRequest) -> HttpResponse:
     """GET: what regenerating does. POST: do it."""

@@ -112,6 +112,14 @@ def test_the_openapi_document_describes_every_operation(client):
         ("PATCH", "/api/v1/teams/{team_id}"),
         ("DELETE", "/api/v1/teams/{team_id}"),
         ("GET", "/api/v1/members"),
+        ("GET", "/api/v1/admin-tokens"),
+        ("PATCH", "/api/v1/members/{member_id}"),
+        ("DELETE", "/api/v1/members/{member_id}"),
+        ("GET", "/api/v1/invitations"),
+        ("POST", "/api/v1/invitations"),
+        ("POST", "/api/v1/invitations/{invitation_id}/resend"),
+        ("DELETE", "/api/v1/invitations/{invitation_id}"),
+        ("GET", "/api/v1/admin-tokens/{token_id}"),
         ("GET", "/api/v1/plan"),
         ("GET", "/api/v1/prices"),
         ("POST", "/api/v1/gateway/authorize"),
@@ -135,6 +143,21 @@ def test_the_openapi_document_describes_every_operation(client):
         "updated_at",
         "last_used_at",
     }
+    token_fields = set(document["components"]["schemas"]["AdminTokenOut"]["properties"])
+    assert token_fields == {
+        "id",
+        "name",
+        "preview",
+        "read_only",
+        "status",
+        "created_at",
+        "created_by",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    }
+    member = document["components"]["schemas"]["MemberOut"]["properties"]
+    assert "id" in member
     error = document["paths"]["/api/v1/keys"]["post"]["responses"]["403"]
     assert error["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorOut")
 

@@ -11,10 +11,10 @@ import re
 from io import StringIO
 
 import pytest
-from django.contrib.sessions.models import Session
 from django.core.management import call_command
 from django.db import connection
 from django.urls import reverse
+from user_sessions.models import Session
 
 from audit.models import AuditEvent
 from gateway_console import secret

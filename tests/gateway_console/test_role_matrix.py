@@ -6,16 +6,19 @@ to sign in; an admin of another org gets a 404 for anything of this org, never a
 """
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 from django.forms.models import model_to_dict
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
+from accounts.models import Invitation
 from audit.models import AuditEvent
-from gateway_console.models import Team
+from gateway_console.models import Role, Team
 from keys.models import Key
-from tests.factories import make_key
+from tests.factories import MembershipFactory, TeamFactory, make_key
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +29,9 @@ CHANGERS = {"owner", "admin"}
 @dataclass(frozen=True)
 class Call:
     method: str
-    path: str  # "{key}"/"{team}": a key of this org (of the member's own team) / that team
+    # "{key}"/"{team}": a key of this org (of the member's own team) / that team;
+    # "{empty_team}": a team of this org with no key and no member
+    path: str
     data: dict | None = None
 
     def __str__(self) -> str:
@@ -36,7 +41,13 @@ class Call:
 CREATE_KEY = {"name": "new-key", "type": "standard", "limit_period": "monthly"}
 EDIT_KEY = {"name": "billing-renamed", "type": "standard", "limit_period": "monthly"}
 BATCH = {"action": "disable", "keys": "{key}", "confirmed": "yes"}
-TEAM_LIMITS = {"spend_cap": "50", "token_limit": "", "limit_period": "weekly", "rpm_limit": "30"}
+TEAM_SETTINGS = {
+    "name": "Search & Ranking",
+    "spend_cap": "50",
+    "token_limit": "",
+    "limit_period": "weekly",
+    "rpm_limit": "30",
+}
 
 # fmt: off
 #                                                  owner admin member auditor anon other-org-admin
@@ -65,8 +76,12 @@ MATRIX = [
                                                       302,  302,  403,   403,   302,  302),
     (Call("GET", "/teams/{team}/"),                   200,  200,  200,   200,   302,  404),
     (Call("GET", "/teams/{team}/edit/"),              200,  200,  403,   403,   302,  404),
-    (Call("POST", "/teams/{team}/edit/", TEAM_LIMITS),
+    (Call("POST", "/teams/{team}/edit/", TEAM_SETTINGS),
                                                       302,  302,  403,   403,   302,  404),
+    # {team} holds the key; an empty team can be deleted.
+    (Call("GET", "/teams/{team}/delete/"),            200,  200,  403,   403,   302,  404),
+    (Call("GET", "/teams/{empty_team}/delete/"),      200,  200,  403,   403,   302,  404),
+    (Call("POST", "/teams/{empty_team}/delete/", {}), 302,  302,  403,   403,   302,  404),
     (Call("GET", "/billing/"),                        200,  200,  403,   200,   302,  200),
     (Call("GET", "/billing/ledger/"),                 200,  200,  403,   200,   302,  200),
     (Call("GET", "/billing/caps/"),                   200,  200,  403,   200,   302,  200),
@@ -75,6 +90,34 @@ MATRIX = [
     (Call("GET", "/admin-tokens/new/"),               200,  200,  403,   403,   302,  200),
     (Call("POST", "/admin-tokens/new/", {"name": "ci", "nonce": "n-1"}),
                                                       200,  200,  403,   403,   302,  200),
+    # People: {member} is another member of this org, {invitation} an open invitation.
+    (Call("GET", "/members/invite/"),                 200,  200,  403,   403,   302,  200),
+    (Call("POST", "/members/invite/", {"email": "new@example.com", "role": "member"}),
+                                                      302,  302,  403,   403,   302,  302),
+    (Call("GET", "/members/{member}/role/"),          200,  200,  403,   403,   302,  404),
+    (Call("POST", "/members/{member}/role/", {"role": "auditor"}),
+                                                      302,  302,  403,   403,   302,  404),
+    (Call("GET", "/members/{member}/teams/"),         200,  200,  403,   403,   302,  404),
+    (Call("POST", "/members/{member}/teams/", {"teams": "{team}"}),
+                                                      302,  302,  403,   403,   302,  404),
+    (Call("GET", "/members/{member}/remove/"),        200,  200,  403,   403,   302,  404),
+    (Call("POST", "/members/{member}/remove/", {}),   302,  302,  403,   403,   302,  404),
+    (Call("GET", "/members/invitations/{invitation}/resend/"),
+                                                      200,  200,  403,   403,   302,  404),
+    (Call("POST", "/members/invitations/{invitation}/resend/", {}),
+                                                      302,  302,  403,   403,   302,  404),
+    (Call("GET", "/members/invitations/{invitation}/revoke/"),
+                                                      200,  200,  403,   403,   302,  404),
+    (Call("POST", "/members/invitations/{invitation}/revoke/", {}),
+                                                      302,  302,  403,   403,   302,  404),
+    # Only owners set the org's sign-in security.
+    (Call("GET", "/members/security/"),               200,  403,  403,   403,   302,  403),
+    (Call("POST", "/members/security/", {"require_two_factor": "on"}),
+                                                      302,  403,  403,   403,   302,  403),
+    # Everyone's own account.
+    (Call("GET", "/account/"),                        200,  200,  200,   200,   302,  200),
+    (Call("GET", "/account/password/"),               200,  200,  200,   200,   302,  200),
+    (Call("GET", "/account/two-factor/"),             200,  200,  200,   200,   302,  200),
 ]
 # fmt: on
 
@@ -99,10 +142,18 @@ def _state_of(org, key) -> dict:
 
 
 @pytest.mark.parametrize(("call", "role", "expected"), CASES)
-def test_role_matrix(request, call, role, expected, org, team, key):
+def test_role_matrix(
+    request, call, role, expected, org, team, key, empty_team, carol, invitation, mailoutbox
+):
     client = _client(request, role)
-    path = call.path.format(key=key.pk, team=team.pk)
-    data = {k: v.format(key=key.pk) for k, v in (call.data or {}).items()}
+    path = call.path.format(
+        key=key.pk,
+        team=team.pk,
+        empty_team=empty_team.pk,
+        member=carol.pk,
+        invitation=invitation.pk,
+    )
+    data = {k: v.format(key=key.pk, team=team.pk) for k, v in (call.data or {}).items()}
     if "team" not in data and call.path.endswith("/edit/"):
         data["team"] = str(team.pk)
     before = _state_of(org, key)
@@ -116,7 +167,7 @@ def test_role_matrix(request, call, role, expected, org, team, key):
         assert str(key.pk) not in response.content.decode()
         assert key.preview not in response.content.decode()
     after = _state_of(org, key)
-    if call.method == "POST" and role in CHANGERS:
+    if call.method == "POST" and role in CHANGERS and expected < 400:
         # The action happened, with its one audit event.
         assert after != before
         assert after["events"] == before["events"] + 1
@@ -143,12 +194,42 @@ def test_matrix_covers_every_page_of_the_console():
         "/audit/",
         "/teams/{team}/",
         "/teams/{team}/edit/",
+        "/teams/{team}/delete/",
+        "/teams/{empty_team}/delete/",
         "/billing/",
         "/billing/ledger/",
         "/billing/caps/",
         "/admin-tokens/",
         "/admin-tokens/new/",
+        "/members/invite/",
+        "/members/{member}/role/",
+        "/members/{member}/teams/",
+        "/members/{member}/remove/",
+        "/members/invitations/{invitation}/resend/",
+        "/members/invitations/{invitation}/revoke/",
+        "/members/security/",
+        "/account/",
+        "/account/password/",
+        "/account/two-factor/",
     } <= paths
+
+
+@pytest.fixture
+def carol(org):
+    return MembershipFactory(org=org, role=Role.MEMBER, user__email="carol@example.com")
+
+
+@pytest.fixture
+def invitation(org):
+    now = timezone.now()
+    return Invitation.objects.create(
+        org=org, email="invited@example.com", role=Role.MEMBER, expires_at=now + timedelta(days=7)
+    )
+
+
+@pytest.fixture
+def empty_team(org):
+    return TeamFactory(org=org, name="Empty")
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import pytest
 from django.contrib.auth import SESSION_KEY
 from django.urls import reverse
 
+from gateway_console import throttle
 from gateway_console.models import Role, User
 from tests.factories import PASSWORD, MembershipFactory
 
@@ -81,26 +82,32 @@ def test_a_successful_sign_in_starts_the_accounts_count_again(client, ada):
     assert _sign_in(client, "ada@example.com", PASSWORD, "203.0.113.9").status_code == 302
 
 
-def test_django_admin_sign_in_is_refused_for_an_address_over_its_limit(client, org):
+def test_django_admin_sign_in_is_the_console_sign_in_and_refused_for_an_address_over_its_limit(
+    client, org
+):
     User.objects.create_user("staff@example.com", PASSWORD, is_staff=True, is_superuser=True)
     for n in range(20):
         _sign_in(client, f"victim{n}@example.com", WRONG, "192.0.2.66")
 
+    # Django admin's own sign-in page sends staff to the console's (throttled, two-factor).
+    redirect = client.get("/admin/login/?next=/admin/")
+    assert redirect.status_code == 302
+    assert redirect["Location"] == "/sign-in/?next=/admin/"
     response = client.post(
-        "/admin/login/?next=/admin/",
+        redirect["Location"],
         {"username": "staff@example.com", "password": PASSWORD},
         REMOTE_ADDR="192.0.2.66",
     )
 
-    assert response.status_code == 200  # the form again, with its error
+    assert response.status_code == 429
     assert SESSION_KEY not in client.session
     assert (
         client.post(
-            "/admin/login/?next=/admin/",
+            redirect["Location"],
             {"username": "staff@example.com", "password": PASSWORD},
             REMOTE_ADDR="198.51.100.1",
-        ).status_code
-        == 302
+        )["Location"]
+        == "/admin/"
     )
 
 
@@ -114,3 +121,12 @@ def test_the_counters_name_no_email_or_address(client, ada, settings):
     account = f"{prefix}:account:" + salted_hmac("sign-in-account", "ada@example.com").hexdigest()
     address = f"{prefix}:address:" + salted_hmac("sign-in-address", "192.0.2.66").hexdigest()
     assert cache.get_many([account, address]) == {account: 1, address: 1}
+
+
+def test_an_ipv6_client_is_counted_by_its_slash_64(client, org):
+    for n in range(20):
+        _sign_in(client, f"victim{n}@example.com", WRONG, f"2001:db8:1:2::{n + 1:x}")
+
+    assert throttle.refused("someone@example.com", "2001:db8:1:2:ffff::1") == throttle.ADDRESS
+    assert throttle.refused("someone@example.com", "2001:db8:1:3::1") is None
+    assert throttle.counted_address("192.0.2.7") == "192.0.2.7"

@@ -291,5 +291,8 @@ def test_admin_of_another_org_cannot_touch_the_keys(other_org_admin_client, org,
     assert _batch_events(org) == []
 
 
-def test_get_is_not_allowed(admin_client):
-    assert admin_client.get(BATCH).status_code == 405
+def test_a_get_without_a_form_kept_by_a_step_up_goes_back_to_the_list(admin_client):
+    response = admin_client.get(BATCH)
+
+    assert response.status_code == 302
+    assert response["Location"] == "/keys/"

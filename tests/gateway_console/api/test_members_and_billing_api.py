@@ -15,7 +15,9 @@ pytestmark = pytest.mark.django_db
 def test_members_are_listed_by_email_with_role_and_teams(api, org, team, other_org):
     carol = MembershipFactory(org=org, role=Role.MEMBER, user__email="carol@acme.example")
     carol.teams.set([team])
-    MembershipFactory(org=org, role=Role.OWNER, user__email="alice@acme.example", user__name="Al")
+    alice = MembershipFactory(
+        org=org, role=Role.OWNER, user__email="alice@acme.example", user__name="Al"
+    )
     MembershipFactory(org=other_org, user__email="zed@globex.example")
 
     response = api.get("/api/v1/members")
@@ -24,6 +26,7 @@ def test_members_are_listed_by_email_with_role_and_teams(api, org, team, other_o
     assert response.json() == {
         "data": [
             {
+                "id": alice.pk,
                 "email": "alice@acme.example",
                 "name": "Al",
                 "role": "owner",
@@ -31,6 +34,7 @@ def test_members_are_listed_by_email_with_role_and_teams(api, org, team, other_o
                 "joined_at": response.json()["data"][0]["joined_at"],
             },
             {
+                "id": carol.pk,
                 "email": "carol@acme.example",
                 "name": carol.user.name,
                 "role": "member",

@@ -1,0 +1,48 @@
+"""Password reset by email, with Django's own views and tokens. The answer to "send me a link"
+is the same whether or not the email has an account; the link works once (Django's token
+changes with the password) and for PASSWORD_RESET_TIMEOUT. Setting the new password ends every
+session of the person."""
+
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.db import transaction
+from django.urls import reverse_lazy
+
+from accounts.members import end_sessions
+from accounts.people import person_actor, record_in_each_org
+from gateway_console import throttle
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    template_name = "accounts/password_reset.html"
+    email_template_name = "accounts/email/password_reset.txt"
+    subject_template_name = "accounts/email/password_reset_subject.txt"
+    success_url = reverse_lazy("password-reset-sent")
+
+    def form_valid(self, form):
+        if not throttle.reset_mail_allowed(form.cleaned_data["email"]):
+            return super(auth_views.PasswordResetView, self).form_valid(form)
+        return super().form_valid(form)
+
+
+class PasswordResetSentView(auth_views.PasswordResetDoneView):
+    template_name = "accounts/password_reset_sent.html"
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    template_name = "accounts/password_reset_confirm.html"
+    success_url = reverse_lazy("sign-in")
+
+    @transaction.atomic
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        user = form.user
+        end_sessions(user)
+        record_in_each_org(
+            user, actor=person_actor(user, request=self.request), action="user.password_reset"
+        )
+        messages.success(
+            self.request,
+            "Your password is set. Every session of yours has ended: sign in with it now.",
+        )
+        return response
