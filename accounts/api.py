@@ -6,6 +6,7 @@ and a token is nobody's owner)."""
 from datetime import datetime
 from uuid import UUID
 
+from django.db import transaction
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from ninja import Field, Query, Router, Schema
@@ -99,15 +100,17 @@ class MemberChange(Schema):
 def change_member(request: HttpRequest, member_id: int, payload: MemberChange):
     membership = members.membership_in_org(request.auth.org, member_id)
     actor = admin_tokens.actor_for(request.auth, request)
+    teams = _teams(request, payload.teams) if payload.teams is not None else None
     try:
-        if payload.role is not None:
-            members.change_role(
-                membership=membership, role=payload.role, actor=actor, acting_role=Role.ADMIN
-            )
-        if payload.teams is not None:
-            members.set_teams(
-                membership=membership, teams=_teams(request, payload.teams), actor=actor
-            )
+        with transaction.atomic():  # both changes, or neither
+            if payload.role is not None:
+                members.change_role(
+                    membership=membership, role=payload.role, actor=actor, acting_role=Role.ADMIN
+                )
+            if teams is not None:
+                members.set_teams(
+                    membership=membership, teams=teams, actor=actor, acting_role=Role.ADMIN
+                )
     except members.MemberActionRefused as refused:
         raise _refused(refused) from None
     return _member_out(members.membership_in_org(request.auth.org, member_id))
@@ -217,6 +220,7 @@ def resend_invitation(request: HttpRequest, invitation_id: UUID):
         invitation = invitations.resend(
             invitation=_invitation(request, invitation_id),
             actor=admin_tokens.actor_for(request.auth, request),
+            acting_role=Role.ADMIN,
             base_url=_base_url(request),
         )
     except invitations.InvitationRefused as refused:
@@ -235,6 +239,7 @@ def revoke_invitation(request: HttpRequest, invitation_id: UUID):
         invitations.revoke(
             invitation=_invitation(request, invitation_id),
             actor=admin_tokens.actor_for(request.auth, request),
+            acting_role=Role.ADMIN,
         )
     except invitations.InvitationRefused as refused:
         raise _refused(refused) from None

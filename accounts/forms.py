@@ -1,5 +1,6 @@
 from django import forms
-from django.contrib.auth import password_validation
+from django.contrib.auth import authenticate, password_validation
+from django.contrib.auth import forms as auth_forms
 
 from gateway_console.models import Org, Role, Team, User
 
@@ -122,3 +123,22 @@ class SecurityForm(forms.Form):
         help_text="They set up an authenticator app before anything else, and sign in with "
         "a code from it.",
     )
+
+
+class PasswordChangeForm(auth_forms.PasswordChangeForm):
+    """Django's, with the current password checked through authenticate(): a wrong one counts
+    towards the sign-in limits (axes, gateway_console.throttle) and is recorded like a failed
+    sign-in, so that a stolen session cannot guess it without end."""
+
+    def __init__(self, user, *args, request=None, **kwargs):
+        super().__init__(user, *args, **kwargs)
+        self.request = request
+
+    def clean_old_password(self):
+        given = self.cleaned_data["old_password"]
+        proved = authenticate(self.request, username=self.user.email, password=given)
+        if proved is None or proved.pk != self.user.pk:
+            raise forms.ValidationError(
+                self.error_messages["password_incorrect"], code="password_incorrect"
+            )
+        return given

@@ -6,7 +6,7 @@ Each change is one transaction with one audit event. The email is sent inside it
 cannot be sent, nothing is kept and the admin is told, rather than an invitation nobody got.
 """
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 
 from django.conf import settings
@@ -172,6 +172,16 @@ def invite(
     return invitation
 
 
+def check_may_handle(invitation: Invitation, acting_role: str) -> None:
+    """Only an owner resends or withdraws an invitation to become an owner."""
+    if invitation.role == Role.OWNER and acting_role != Role.OWNER:
+        raise InvitationRefused(
+            "Only an owner may resend or withdraw an invitation to become an owner.",
+            code="owner_required",
+            status=403,
+        )
+
+
 def _locked_open(invitation: Invitation) -> Invitation:
     invitation = Invitation.objects.select_for_update().select_related("org").get(pk=invitation.pk)
     if not invitation.is_open:
@@ -180,8 +190,9 @@ def _locked_open(invitation: Invitation) -> Invitation:
 
 
 @transaction.atomic
-def resend(*, invitation: Invitation, actor: Actor, base_url: str) -> Invitation:
+def resend(*, invitation: Invitation, actor: Actor, acting_role: str, base_url: str) -> Invitation:
     """A new link (the old ones stop working), valid for INVITATION_DAYS from now."""
+    check_may_handle(invitation, acting_role)
     invitation = _locked_open(invitation)
     now = timezone.now()
     Invitation.objects.filter(pk=invitation.pk).update(
@@ -200,7 +211,8 @@ def resend(*, invitation: Invitation, actor: Actor, base_url: str) -> Invitation
 
 
 @transaction.atomic
-def revoke(*, invitation: Invitation, actor: Actor) -> Invitation:
+def revoke(*, invitation: Invitation, actor: Actor, acting_role: str) -> Invitation:
+    check_may_handle(invitation, acting_role)
     invitation = _locked_open(invitation)
     invitation.revoked_at = timezone.now()
     invitation.save(update_fields=["revoked_at"])
@@ -241,6 +253,22 @@ def accept(*, invitation: Invitation, user: User, actor: Actor) -> Membership:
         data={"email": user.email, "role": membership.role, "invitation": str(invitation.pk)},
     )
     return membership
+
+
+@transaction.atomic
+def accept_as_new_person(
+    *, invitation: Invitation, name: str, password: str, actor_for: Callable[[User], Actor]
+) -> Membership:
+    """Creates the invited person's account and accepts for it, in one transaction, with the
+    invitation locked first: of two people accepting at once, one gets the account and the
+    other a refusal, never an error."""
+    invitation = _locked_open(invitation)
+    if User.objects.filter(email__iexact=invitation.email).exists():
+        raise InvitationRefused(
+            f"An account for {invitation.email} exists now: sign in as it to accept."
+        )
+    user = User.objects.create_user(invitation.email, password, name=name.strip())
+    return accept(invitation=invitation, user=user, actor=actor_for(user))
 
 
 def open_invitations(org: Org):

@@ -2,7 +2,7 @@
 one transaction with exactly one audit event.
 
 The rules, in one place:
-- only an owner may make an owner, or change or remove one;
+- only an owner may make an owner, or change (role or teams) or remove one;
 - the last owner can be neither demoted nor removed (the org's owners are locked while this
   is checked, so that two owners demoting each other at once cannot leave none);
 - removal ends every session of the removed person at once.
@@ -48,6 +48,12 @@ def _check_owner_rule(acting_role: str, membership: Membership, new_role: str | 
         raise OwnerRequired("Only an owner may make someone an owner.")
 
 
+def _lock_org(membership: Membership) -> None:
+    """Changes to an org's members run one at a time, the org's row locked first: two owners
+    demoting each other at once cannot leave none, nor lock each other out (a deadlock)."""
+    Org.objects.select_for_update().filter(pk=membership.org_id).exists()
+
+
 def _check_not_last_owner(membership: Membership, what: str) -> None:
     owners = list(
         Membership.objects.select_for_update()
@@ -66,6 +72,7 @@ def change_role(*, membership: Membership, role: str, actor: Actor, acting_role:
     """Returns False when the member already has the role (nothing is written)."""
     if role not in ROLES:
         raise MemberActionRefused(f"{role!r} is not a role: owner, admin, member or auditor.")
+    _lock_org(membership)
     membership = Membership.objects.select_for_update().select_related("user").get(pk=membership.pk)
     if membership.role == role:
         return False
@@ -87,12 +94,16 @@ def change_role(*, membership: Membership, role: str, actor: Actor, acting_role:
 
 
 @transaction.atomic
-def set_teams(*, membership: Membership, teams: Iterable[Team], actor: Actor) -> bool:
+def set_teams(
+    *, membership: Membership, teams: Iterable[Team], actor: Actor, acting_role: str
+) -> bool:
     """Sets the member's teams (of their org only). Returns False when nothing changed."""
     teams = list(teams)
     if any(team.org_id != membership.org_id for team in teams):
         raise MemberActionRefused("A member can only join teams of their own organisation.")
+    _lock_org(membership)
     membership = Membership.objects.select_for_update().select_related("user").get(pk=membership.pk)
+    _check_owner_rule(acting_role, membership, None)
     before = sorted(team.name for team in membership.teams.all())
     after = sorted(team.name for team in teams)
     if before == after:
@@ -121,6 +132,7 @@ def end_sessions(user: User, *, keep: str | None = None) -> int:
 
 @transaction.atomic
 def remove_member(*, membership: Membership, actor: Actor, acting_role: str) -> None:
+    _lock_org(membership)
     membership = (
         Membership.objects.select_for_update().select_related("user", "org").get(pk=membership.pk)
     )

@@ -6,6 +6,8 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import auth, messages
+from django.contrib.sessions.backends.base import UpdateError
+from django.contrib.sessions.exceptions import SessionInterrupted
 from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
@@ -30,6 +32,15 @@ class SessionMiddleware(UserSessionMiddleware, DjangoSessionMiddleware):
     def process_request(self, request: HttpRequest) -> None:
         super().process_request(request)
         request.session.ip = client_ip(request)
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        try:
+            return super().process_response(request, response)
+        except UpdateError:
+            # As Django's own middleware: the session was ended while this request ran.
+            raise SessionInterrupted(
+                "Your session ended while this request ran (signed out elsewhere, or removed)."
+            ) from None
 
 
 def _send_to(request: HttpRequest, url: str) -> HttpResponse:
@@ -85,8 +96,22 @@ def start(request: HttpRequest) -> None:
     request.session[LAST_SEEN] = now
 
 
-# Pages a person who must enrol a second factor may still reach.
-ENROLMENT_OPEN = ("/account/two-factor/", "/sign-out/", "/static/", "/sign-in/")
+# What a person who must enrol a second factor (or enter a code) may still reach: the
+# enrolment page itself (not its remove or recovery-code pages), the step-up page, signing in
+# and out, switching to another org, invitations and password resets, and what does not use
+# the session's person at all (the admin API, with its tokens; the health check).
+ENROLMENT_PAGE = "/account/two-factor/"
+ENROLMENT_OPEN = (
+    "/account/step-up/",
+    "/sign-out/",
+    "/sign-in/",
+    "/orgs/switch/",
+    "/invitations/",
+    "/password-reset/",
+    "/static/",
+    "/api/",
+    "/healthz",
+)
 
 
 class TwoFactorRequiredMiddleware:
@@ -102,6 +127,7 @@ class TwoFactorRequiredMiddleware:
             membership is not None
             and two_factor.required_of(membership)
             and not request.user.is_verified()
+            and request.path != ENROLMENT_PAGE
             and not request.path.startswith(ENROLMENT_OPEN)
         ):
             return _send_to(request, reverse("two-factor"))

@@ -10,6 +10,7 @@ from base64 import b32encode
 import qrcode
 import qrcode.image.svg
 from django.db import transaction
+from django.utils import timezone
 from django_otp import devices_for_user
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -45,13 +46,31 @@ def recovery_codes_left(user: User) -> int:
     return StaticToken.objects.filter(device__user=user, device__confirmed=True).count()
 
 
-def enrolment_device(user: User) -> TOTPDevice:
-    """The unconfirmed device the enrolment page shows: the same one on every reload, until it
-    is confirmed, so that the QR code a person scanned stays the one that works."""
-    device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("-id").first()
+def enrolment_device(user: User, device_id: int | None = None) -> TOTPDevice:
+    """The unconfirmed device an enrolment shows: the one `device_id` names (the enrolment
+    session's own, kept in its session) on every reload until it is confirmed, so that the QR
+    code a person scanned stays the one that works; else a new one. Never another session's:
+    whoever held another session of the person would learn the secret they are setting up."""
+    device = (
+        TOTPDevice.objects.filter(user=user, confirmed=False, pk=device_id).first()
+        if device_id
+        else None
+    )
     if device is None:
         device = TOTPDevice.objects.create(user=user, name=TOTP_NAME, confirmed=False)
     return device
+
+
+def wait_seconds(user: User) -> int:
+    """How long the person must wait before a code is checked again (django-otp's throttling
+    after wrong codes), 0 when they need not."""
+    longest = 0
+    for device in devices_for_user(user, confirmed=True):
+        allowed, details = device.verify_is_allowed()
+        if not allowed and details and details.get("locked_until"):
+            remaining = (details["locked_until"] - timezone.now()).total_seconds()
+            longest = max(longest, int(remaining) + 1)
+    return longest
 
 
 def secret_text(device: TOTPDevice) -> str:

@@ -15,6 +15,7 @@ from audit.staff import (
 )
 from gateway_console import admin as tenancy
 from gateway_console.models import Membership, Org, Team, User
+from gateway_console.signals import org_created
 
 
 @admin.register(AuditEvent)
@@ -56,6 +57,12 @@ class AuditedOrgAdmin(OrgObjectAudited, tenancy.OrgAdmin):
 
     def org_of(self, obj: Org) -> Org:
         return obj
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if not change:
+            # As create_org: billing opens the new org's wallet, in this transaction.
+            org_created.send(sender=type(self), org=obj)
 
     def has_delete_permission(self, request, obj=None):
         return False

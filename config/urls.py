@@ -1,8 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
-from django.views.generic import RedirectView
 
+from accounts.views import sign_in
 from billing import urls as billing_urls
 from billing.usage.gateway import usage_view
 from config.api import api
@@ -48,10 +48,6 @@ urlpatterns = [
     # The admin API (docs/contract.md section 4), after the gateway's own paths.
     path("api/v1/", api.urls),
     # Staff sign in where everyone does (throttled, second factor, audited), then come back.
-    path(
-        "admin/login/",
-        RedirectView.as_view(pattern_name="sign-in", query_string=True),
-        name="admin-sign-in",
-    ),
+    path("admin/login/", sign_in.admin_sign_in, name="admin-sign-in"),
     path("admin/", admin.site.urls),
 ]

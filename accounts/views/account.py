@@ -14,7 +14,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django_otp import login as otp_login
 
 from accounts import two_factor
-from accounts.forms import CodeForm, StepUpPasswordForm
+from accounts.forms import CodeForm, PasswordChangeForm, StepUpPasswordForm
 from accounts.members import end_sessions
 from accounts.people import person_actor, record_in_each_org
 from gateway_console import show_once, step_up
@@ -90,9 +90,17 @@ def two_factor_page(request: HttpRequest) -> HttpResponse:
     )
 
 
+ENROLMENT_DEVICE = "two_factor_enrolment_device"
+
+
 def _enrol(request: HttpRequest) -> HttpResponse:
+    """Setting up a factor proves nothing about who holds the session, so it asks for a fresh
+    step-up (the sign-in just before counts) and gives none."""
+    if not step_up.is_fresh(request):
+        return step_up.demand(request)
     user = request.user
-    device = two_factor.enrolment_device(user)
+    device = two_factor.enrolment_device(user, request.session.get(ENROLMENT_DEVICE))
+    request.session[ENROLMENT_DEVICE] = device.pk
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -103,8 +111,8 @@ def _enrol(request: HttpRequest) -> HttpResponse:
             form.add_error("code", str(refused))
         else:
             device.refresh_from_db()
+            request.session.pop(ENROLMENT_DEVICE, None)
             otp_login(request, device)
-            step_up.mark(request)
             return _show_recovery_codes(request, codes, first=True)
     response = render(
         request,
@@ -132,10 +140,22 @@ def _verify_session(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/two_factor_verify.html", {"form": form})
 
 
+def _unverified(request: HttpRequest) -> HttpResponse | None:
+    """A person with a factor acts on it only from a session signed in with it."""
+    if two_factor.has_two_factor(request.user) and not request.user.is_verified():
+        return redirect("two-factor")
+    return None
+
+
 @login_required
-@require_POST
 @step_up.required
+@require_http_methods(["GET", "POST"])
 def recovery_codes_renew(request: HttpRequest) -> HttpResponse:
+    """GET: what making new codes does. POST: make them (after a fresh step-up)."""
+    if (refused := _unverified(request)) is not None:
+        return refused
+    if request.method != "POST":
+        return render(request, "accounts/recovery_codes_confirm.html")
     try:
         codes = two_factor.renew_recovery_codes(user=request.user, actor=_actor(request))
     except two_factor.TwoFactorRefused as refused:
@@ -149,6 +169,8 @@ def recovery_codes_renew(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def two_factor_remove(request: HttpRequest) -> HttpResponse:
     """GET: what removing means. POST: remove (after a fresh step-up)."""
+    if (refused := _unverified(request)) is not None:
+        return refused
     if request.method == "POST":
         try:
             two_factor.remove(user=request.user, actor=_actor(request))
@@ -167,6 +189,10 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 
     template_name = "accounts/password_change.html"
     success_url = reverse_lazy("account")
+    form_class = PasswordChangeForm
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "request": self.request}
 
     @transaction.atomic
     def form_valid(self, form):
@@ -175,7 +201,9 @@ class PasswordChangeView(auth_views.PasswordChangeView):
         record_in_each_org(
             self.request.user, actor=_actor(self.request), action="user.password_changed"
         )
-        step_up.mark(self.request)
+        if not two_factor.has_two_factor(self.request.user):
+            # The current password proved it is them; with two-factor, only a code does.
+            step_up.mark(self.request)
         messages.success(
             self.request, "Your password is changed. Every other session of yours has ended."
         )

@@ -3,12 +3,11 @@ account is created and signed in); a person who has an account signs in as it, t
 
 from django.contrib import auth, messages
 from django.contrib.auth.views import redirect_to_login
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from accounts import invitations
+from accounts import invitations, sign_in_events
 from accounts.forms import NewAccountForm
 from accounts.members import MemberActionRefused
 from accounts.people import person_actor
@@ -40,18 +39,16 @@ def accept_invitation(request: HttpRequest, token: str) -> HttpResponse:
     form = NewAccountForm(request.POST or None, email=invitation.email)
     if request.method == "POST" and form.is_valid():
         try:
-            with transaction.atomic():
-                user = User.objects.create_user(
-                    invitation.email,
-                    form.cleaned_data["password1"],
-                    name=form.cleaned_data["name"].strip(),
-                )
-                membership = invitations.accept(
-                    invitation=invitation, user=user, actor=person_actor(user, request=request)
-                )
+            membership = invitations.accept_as_new_person(
+                invitation=invitation,
+                name=form.cleaned_data["name"],
+                password=form.cleaned_data["password1"],
+                actor_for=lambda user: person_actor(user, request=request),
+            )
         except (invitations.InvitationRefused, MemberActionRefused) as refused:
             return _refused(request, str(refused))
-        auth.login(request, user, backend=MODEL_BACKEND)
+        auth.login(request, membership.user, backend=MODEL_BACKEND)
+        sign_in_events.record_sign_in(request, membership.user)
         return _welcome(request, membership)
     return render(
         request, "accounts/invitation_accept.html", {"invitation": invitation, "form": form}

@@ -2,7 +2,7 @@
 change roles and teams, and remove, each on a page that says what will happen (the
 confirmation) and with a fresh step-up for roles and removals."""
 
-from django.contrib import messages
+from django.contrib import auth, messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
@@ -83,10 +83,17 @@ def invitation_action(request: HttpRequest, invitation_id, action: str) -> HttpR
         actor = Actor.from_request(request)
         try:
             if action == "resend":
-                invitations.resend(invitation=invitation, actor=actor, base_url=_base_url(request))
+                invitations.resend(
+                    invitation=invitation,
+                    actor=actor,
+                    acting_role=request.membership.role,
+                    base_url=_base_url(request),
+                )
                 messages.success(request, f"Sent the invitation to {invitation.email} again.")
             else:
-                invitations.revoke(invitation=invitation, actor=actor)
+                invitations.revoke(
+                    invitation=invitation, actor=actor, acting_role=request.membership.role
+                )
                 messages.success(request, f"Withdrew the invitation to {invitation.email}.")
         except REFUSED as refused:
             messages.error(request, str(refused))
@@ -138,6 +145,7 @@ def member_teams(request: HttpRequest, membership_id: int) -> HttpResponse:
                 membership=member,
                 teams=form.cleaned_data["teams"],
                 actor=Actor.from_request(request),
+                acting_role=acting.role,
             )
         except members.MemberActionRefused as refused:
             form.add_error("teams", str(refused))
@@ -163,18 +171,20 @@ def member_remove(request: HttpRequest, membership_id: int) -> HttpResponse:
         else:
             messages.success(request, f"Removed {member.user.email}; their sessions have ended.")
             if member.user_id == request.user.pk:
+                # Their own sessions ended with the removal, this one too.
+                auth.logout(request)
                 return redirect("sign-in")
         return redirect("members")
     return render(request, "accounts/member_remove.html", {"member": member})
 
 
 @role_required("owner")
+@step_up.required(when=lambda request: request.method == "POST")
 @require_http_methods(["GET", "POST"])
 def security(request: HttpRequest) -> HttpResponse:
     org = request.membership.org
-    form = SecurityForm(
-        request.POST or None, initial={"require_two_factor": org.require_two_factor}
-    )
+    data = request.POST if request.method == "POST" else step_up.resumed(request)
+    form = SecurityForm(data, initial={"require_two_factor": org.require_two_factor})
     if request.method == "POST" and form.is_valid():
         require = form.cleaned_data["require_two_factor"]
         if members.set_two_factor_required(

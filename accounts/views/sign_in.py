@@ -6,9 +6,11 @@ import time
 
 from django.contrib import auth, messages
 from django.contrib.auth import views as auth_views
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 from django_otp.plugins.otp_static.models import StaticDevice
@@ -75,6 +77,12 @@ def sign_in_code(request: HttpRequest) -> HttpResponse:
         return redirect("sign-in")
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        if wait := two_factor.wait_seconds(user):
+            # Throttled: the code is not checked, and nothing more is recorded.
+            form.add_error("code", f"Too many wrong codes: wait {wait} seconds, then try again.")
+            return render(
+                request, "accounts/sign_in_code.html", {"form": form, "email": user.email}
+            )
         device = two_factor.verify(user, form.cleaned_data["code"])
         if device is None:
             with transaction.atomic():
@@ -107,6 +115,18 @@ def _finish(request: HttpRequest, user: User, device, pending: dict) -> HttpResp
             "two-factor page if you are running short.",
         )
     target = pending.get("next") or ""
-    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+    if not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         target = "/"
     return redirect(target or "/")
+
+
+def admin_sign_in(request: HttpRequest) -> HttpResponse:
+    """Django admin's sign-in page: staff sign in where everyone does (throttled, second factor,
+    audited), then come back. A signed-in person who is not staff is refused here, rather than
+    sent round from admin to the sign-in page and back."""
+    if request.user.is_authenticated:
+        raise PermissionDenied("Django admin is for platform staff.")
+    query = request.META.get("QUERY_STRING", "")
+    return redirect(f"{reverse('sign-in')}?{query}" if query else reverse("sign-in"))

@@ -34,7 +34,18 @@ def enrol(user) -> tuple[TOTPDevice, list[str]]:
         user=user, device=device, code=totp_code(device), actor=Actor.system("tests")
     )
     device.refresh_from_db()
+    # As if the enrolment's code was of an earlier window: this window's code is still unused.
+    device.last_t = -1
+    device.save(update_fields=["last_t"])
     return device, codes
+
+
+def verify_session(client, device: TOTPDevice, *, steps_ahead: int = 0) -> None:
+    """The client's session enters a code, as one signed in with two-factor has."""
+    response = client.post(
+        "/account/two-factor/", {"code": totp_code(device, steps_ahead=steps_ahead)}
+    )
+    assert response.status_code == 302, response.content.decode()[:500]
 
 
 @pytest.fixture

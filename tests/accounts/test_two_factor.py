@@ -14,7 +14,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from accounts import two_factor
 from audit.models import AuditEvent
 from gateway_console.models import Org, Role
-from tests.accounts.conftest import enrol, stale_step_up, totp_code
+from tests.accounts.conftest import enrol, stale_step_up, totp_code, verify_session
 from tests.factories import PASSWORD, MembershipFactory
 
 pytestmark = pytest.mark.django_db
@@ -199,6 +199,7 @@ def test_admins_cannot_set_the_requirement(admin_client, org):
 
 def test_removing_two_factor_needs_a_step_up_and_is_audited(admin_client, admin_membership, org):
     device, _ = enrol(admin_membership.user)
+    verify_session(admin_client, device)
     stale_step_up(admin_client)
 
     refused = admin_client.post("/account/two-factor/remove/")
@@ -217,7 +218,11 @@ def test_removing_two_factor_needs_a_step_up_and_is_audited(admin_client, admin_
 
 
 def test_new_recovery_codes_replace_the_old_ones(admin_client, admin_membership, org):
-    _, old = enrol(admin_membership.user)
+    device, old = enrol(admin_membership.user)
+    verify_session(admin_client, device)
+    assert (
+        "stop working" in admin_client.get("/account/two-factor/recovery-codes/").content.decode()
+    )
 
     response = admin_client.post("/account/two-factor/recovery-codes/")
 
@@ -229,6 +234,7 @@ def test_new_recovery_codes_replace_the_old_ones(admin_client, admin_membership,
 
 def test_the_audit_log_never_holds_a_code_or_the_secret(admin_client, admin_membership, org):
     device, codes = enrol(admin_membership.user)
+    verify_session(admin_client, device)
     admin_client.post("/account/two-factor/recovery-codes/")
 
     for event in AuditEvent.objects.filter(org=org):

@@ -13,7 +13,7 @@ from audit import recorded
 from audit.chain import check_chain, check_platform_chain
 from audit.models import AuditEvent, PlatformEvent
 from audit.staff import changes_between
-from billing.ledger.models import ModelPrice, Plan
+from billing.ledger.models import ModelPrice, Plan, Wallet
 from gateway_console.models import Membership, Org, Team, User
 from tests.factories import PASSWORD, MembershipFactory, TeamFactory, UserFactory
 
@@ -287,6 +287,7 @@ def test_an_org_added_in_admin_starts_its_chain_with_the_staff_event(staff, supe
     assert event.changes["name"] == {"before": None, "after": "Initech"}
     assert_by_staff(event, superuser)
     assert check_chain(org).holds
+    assert Wallet.objects.filter(org=org).exists()  # opened as create_org opens it
 
 
 def test_an_org_cannot_be_deleted_in_admin(staff, org):
