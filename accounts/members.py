@@ -5,7 +5,8 @@ The rules, in one place:
 - only an owner may make an owner, or change (role or teams) or remove one;
 - the last owner can be neither demoted nor removed (the org's owners are locked while this
   is checked, so that two owners demoting each other at once cannot leave none);
-- removal ends every session of the removed person at once.
+- removal ends every session of the removed person at once (accounts.receivers, whichever way
+  the membership goes).
 """
 
 from collections.abc import Iterable
@@ -146,9 +147,7 @@ def remove_member(*, membership: Membership, actor: Actor, acting_role: str) -> 
         target=membership,
         data={"email": membership.user.email, "role": membership.role},
     )
-    user = membership.user
-    membership.delete()
-    end_sessions(user)
+    membership.delete()  # which ends every session of the person (accounts.receivers)
 
 
 @transaction.atomic

@@ -145,3 +145,26 @@ def test_another_orgs_member_is_not_found(admin_client, other_org):
 
     for path in ("role", "teams", "remove"):
         assert admin_client.get(f"/members/{stranger.pk}/{path}/").status_code == 404
+
+
+def test_a_removal_by_platform_staff_in_django_admin_ends_the_sessions_too(bob):
+    from gateway_console.models import User
+
+    staff = Client()
+    staff.force_login(User.objects.create_superuser("root@example.com", "x-root-passphrase-1"))
+    bobs_browser = Client()
+    bobs_browser.force_login(bob.user)
+
+    staff.post(f"/admin/gateway_console/membership/{bob.pk}/delete/", {"post": "yes"})
+
+    assert not Membership.objects.filter(pk=bob.pk).exists()
+    assert bobs_browser.get("/keys/")["Location"].startswith("/sign-in/")
+
+
+def test_deleting_a_person_with_memberships_and_sessions_works(bob):
+    bobs_browser = Client()
+    bobs_browser.force_login(bob.user)
+
+    bob.user.delete()
+
+    assert not Membership.objects.filter(pk=bob.pk).exists()
