@@ -2,6 +2,7 @@
 the second factor that an org may require of its owners and admins."""
 
 import time
+from functools import partial
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -13,6 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django_htmx.http import HttpResponseClientRedirect
+from django_otp import middleware as otp_middleware
 from user_sessions.middleware import SessionMiddleware as UserSessionMiddleware
 
 from accounts import two_factor
@@ -30,8 +32,13 @@ class SessionMiddleware(UserSessionMiddleware, DjangoSessionMiddleware):
     session middleware by class, as Django admin checks; user-sessions' methods come first."""
 
     def process_request(self, request: HttpRequest) -> None:
-        super().process_request(request)
-        request.session.ip = client_ip(request)
+        request.session = self.SessionStore(
+            session_key=request.COOKIES.get(settings.SESSION_COOKIE_NAME),
+            user_agent=request.META.get("HTTP_USER_AGENT", ""),
+        )
+        # Worked out only when the session is written (accounts.session_store): most requests,
+        # the gateway's above all, never write one.
+        request.session.client_ip = partial(client_ip, request)
 
     def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
         try:
@@ -50,6 +57,21 @@ def _send_to(request: HttpRequest, url: str) -> HttpResponse:
     return redirect(url)
 
 
+def _has_session(request: HttpRequest) -> bool:
+    """Without a session cookie a request is anonymous (the gateway's, the admin API's): the
+    middleware below has nothing to look at, and costs those requests nothing."""
+    return settings.SESSION_COOKIE_NAME in request.COOKIES
+
+
+class OTPMiddleware(otp_middleware.OTPMiddleware):
+    """django-otp's (request.user.is_verified()), for requests that carry a session."""
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not _has_session(request):
+            return self.get_response(request)
+        return super().__call__(request)
+
+
 class SessionTimeoutMiddleware:
     """Ends a signed-in session SESSION_IDLE_MINUTES after its last request, and
     SESSION_ABSOLUTE_HOURS after its sign-in, whatever happened in between."""
@@ -58,6 +80,8 @@ class SessionTimeoutMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not _has_session(request):
+            return self.get_response(request)
         if request.user.is_authenticated and (reason := self._expired(request)):
             auth.logout(request)
             messages.info(request, reason)
@@ -124,7 +148,8 @@ class TwoFactorRequiredMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         membership = getattr(request, "membership", None)
         if (
-            membership is not None
+            _has_session(request)
+            and membership is not None
             and two_factor.required_of(membership)
             and not request.user.is_verified()
             and request.path != ENROLMENT_PAGE

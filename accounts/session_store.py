@@ -20,6 +20,9 @@ from user_sessions.models import Session
 
 
 class SessionStore(db.SessionStore):
+    # The client's address, worked out when the session is written (accounts.middleware).
+    client_ip = None
+
     def load(self):
         try:
             row = Session.objects.get(session_key=self.session_key, expire_date__gt=timezone.now())
@@ -32,6 +35,8 @@ class SessionStore(db.SessionStore):
     def save(self, must_create=False):
         if self.session_key is None:
             return self.create()
+        if self.client_ip is not None:
+            self.ip = self.client_ip()
         row = Session(
             session_key=self._get_or_create_session_key(),
             session_data=self.encode(self._get_session(no_load=must_create)),

@@ -380,8 +380,9 @@ def seed_ended_periods(keys: int) -> None:
     label = secrets.token_hex(4)
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO gateway_console_org (id, name, slug, timezone, created_at)"
-            " VALUES (gen_random_uuid(), %s, %s, 'Europe/Berlin', now()) RETURNING id",
+            "INSERT INTO gateway_console_org"
+            " (id, name, slug, timezone, require_two_factor, created_at)"
+            " VALUES (gen_random_uuid(), %s, %s, 'Europe/Berlin', false, now()) RETURNING id",
             [f"Resets {label}", f"resets-{label}"],
         )
         org_id = cursor.fetchone()[0]
