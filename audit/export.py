@@ -2,12 +2,15 @@
 
 Each row holds every field the chain hashes (`audit.chain.HASHED_FIELDS`, in the canonical
 form: `occurred_at` in UTC with microseconds, `org_id` as text) and the event's `hash`, so the
-export can be checked without the console. In CSV, `changes` and `data` are JSON texts and an
-empty `ip_address` is null. An event holds when SHA-256 of its `prev_hash` followed by its
-canonical JSON (every field but `hash`; keys sorted, no spaces, UTF-8) is its `hash`; two
-events with consecutive `seq` link when the later's `prev_hash` is the earlier's `hash`. A
-filtered export checks every event it holds and every link between neighbours it holds; an
-unfiltered one checks the whole chain, from `prev_hash` 000…0 at seq 1.
+export can be checked without the console. In CSV, `changes` and `data` are JSON texts, an
+empty `ip_address` is null, and a text that starts with `=`, `+`, `-`, `@`, a tab, a carriage
+return or `'` has a `'` put in front, so that a spreadsheet does not run it as a formula
+(gateway_console.csv_cells): drop that one quote to get the text back. An event holds when
+SHA-256 of its `prev_hash` followed by its canonical JSON (every field but `hash`; keys
+sorted, no spaces, UTF-8) is its `hash`; two events with consecutive `seq` link when the
+later's `prev_hash` is the earlier's `hash`. A filtered export checks every event it holds
+and every link between neighbours it holds; an unfiltered one checks the whole chain, from
+`prev_hash` 000…0 at seq 1.
 
 Recipe (Python 3, standard library only): save it as verify_audit_export.py and run
 `python verify_audit_export.py audit-acme-2026-05-01.jsonl` (or the .csv).
@@ -19,7 +22,9 @@ import csv, hashlib, json, sys
 def rows_of(path):
     with open(path, newline="", encoding="utf-8") as file:
         if path.endswith(".csv"):
-            for row in csv.DictReader(file):
+            for quoted in csv.DictReader(file):
+                # A cell that starts with ' had one put in front against spreadsheet formulas.
+                row = {k: v[1:] if v.startswith("'") else v for k, v in quoted.items()}
                 row["seq"] = int(row["seq"])
                 row["changes"] = json.loads(row["changes"])
                 row["data"] = json.loads(row["data"])
@@ -56,6 +61,7 @@ from collections.abc import Iterable, Iterator
 
 from audit.chain import HASHED_FIELDS, canonical_fields, canonical_json
 from audit.models import AuditEvent
+from gateway_console.csv_cells import neutralised_row
 
 COLUMNS = (*HASHED_FIELDS, "hash")
 FORMATS = {
@@ -89,7 +95,8 @@ def csv_lines(events: Iterable[AuditEvent]) -> Iterator[str]:
         row["changes"] = canonical_json(row["changes"])
         row["data"] = canonical_json(row["data"])
         row["ip_address"] = row["ip_address"] or ""
-        yield writer.writerow([row[column] for column in COLUMNS])
+        # Labels, user agents and ids are people's text: no cell may be a formula.
+        yield writer.writerow(neutralised_row(row[column] for column in COLUMNS))
 
 
 def jsonl_lines(events: Iterable[AuditEvent]) -> Iterator[str]:

@@ -37,16 +37,23 @@ def day_range(
 ) -> tuple[datetime | None, datetime | None]:
     """The instants that bound the days `first` to `last` (both included) in the org's time
     zone: from `first`'s local midnight to the local midnight after `last`, as aware datetimes.
-    On a day when clocks change, local midnight is still the boundary (zoneinfo resolves it)."""
+    On a day when clocks change, local midnight is still the boundary (zoneinfo resolves it).
+    A bound past the edge of the calendar is None: no bound."""
     zone = ZoneInfo(timezone)
 
-    def midnight(day: date) -> datetime:
+    def midnight(day: date, days_later: int = 0) -> datetime | None:
         # In UTC, so that differences are real durations (a 23-hour day stays 23 hours).
-        return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
+        try:
+            local = datetime.combine(day + timedelta(days=days_later), time(0), tzinfo=zone)
+            return local.astimezone(UTC)
+        except OverflowError:
+            # A day at the edge of the calendar (9999-12-31, or 0001-01-01 east of Greenwich)
+            # has no such midnight: the range is open on that side, as it holds every event.
+            return None
 
     return (
         midnight(first) if first else None,
-        midnight(last + timedelta(days=1)) if last else None,
+        midnight(last, days_later=1) if last else None,
     )
 
 

@@ -9,8 +9,9 @@ from uuid import UUID
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
 
-from gateway_console import admin_tokens
+from gateway_console import admin_tokens, paging
 from gateway_console.api_schemas import READ, errors
+from gateway_console.contract import ContractError
 from gateway_console.models import AdminToken
 
 admin_tokens_router = Router(tags=["admin tokens"])
@@ -66,6 +67,12 @@ def list_admin_tokens(
     request: HttpRequest,
     cursor: str = Query("", max_length=500, description="`next_cursor` of the page before."),
 ):
+    # As every list of the API whose cursor can be malformed (keys, audit events): a cursor it
+    # did not give out is refused, never taken silently for the first page.
+    if cursor and paging.decode(cursor, admin_tokens.TOKEN_ORDER) is None:
+        raise ContractError(
+            "invalid_cursor", 400, "This cursor is not one this API gave out; start without one."
+        )
     page = admin_tokens.admin_tokens_page(_membership(request), after=cursor)
     return {
         "data": [admin_token_out(token) for token in page.rows],

@@ -31,11 +31,12 @@ class ErrorOut(Schema):
     error: ErrorDetail
 
 
-# Every operation: no, unknown, revoked or expired token (401); a request that does not
-# validate (422).
-READ = (401, 422)
-# Every change: also a read-only token (403) and a body that is not JSON (400).
-WRITE = (400, 401, 403, 422)
+# Every operation: over 1,000 query parameters (400 `too_many_parameters`); no, unknown,
+# revoked or expired token (401); a request that does not validate (422).
+READ = (400, 401, 422)
+# Every change: also a read-only token (403), a body that is not JSON (400) and a body over
+# 2.5 MB (413 `request_too_large`).
+WRITE = (400, 401, 403, 413, 422)
 
 
 def errors(*statuses: int) -> dict[int, type[ErrorOut]]:

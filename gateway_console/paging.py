@@ -20,7 +20,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Generic, TypeVar
 
@@ -179,18 +179,28 @@ def _parse(text, kind: type, nullable: bool):
         text = str(text)
         if not (text.isascii() and text.isdigit()):
             raise ValueError("not a whole number")
+        # A number past a 64-bit column is no overflow: Django answers a lookup out of an integer
+        # field's range itself (no row is above it), on PostgreSQL and SQLite alike.
         return int(text)
     if not isinstance(text, str):
         raise ValueError("not text")
     if kind is datetime:
         parsed = parse_datetime(text)
-        if parsed is None:
-            raise ValueError("not a time")
-        return parsed
+        if parsed is None or parsed.tzinfo is None:
+            raise ValueError("not a time with its offset")
+        # The database compares in UTC: a time with no UTC equivalent (0001-01-01T00:00+14:00)
+        # would overflow in Django's conversion (a 500 on SQLite), so it is no cursor.
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("a time out of range") from None
     if kind is uuid.UUID:
         return uuid.UUID(text)
     if kind is Decimal:
-        return Decimal(text)
+        number = Decimal(text)
+        if not number.is_finite():
+            raise ValueError("not a finite number")
+        return number
     return text
 
 

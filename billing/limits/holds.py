@@ -88,6 +88,14 @@ class HoldScope:
     caps: tuple[Cap, ...]
 
 
+# The largest hold: more than any wallet holds, and small enough that the reservations' sums
+# (balance - held - hold, spend + held + hold) stay within a 64-bit integer column. What a client
+# declares (a body's length, a `max_tokens` of a model without a longest answer) can be any
+# number; held as it is, it would overflow the database (a 500 on SQLite) instead of being
+# refused as more than the wallet covers.
+MAX_HOLD_MICROS = 2**62
+
+
 def hold_amount(price: Price, *, input_tokens: int, max_output_tokens: int | None) -> int:
     ceiling = price.max_output_tokens or 0
     output = (
@@ -95,13 +103,14 @@ def hold_amount(price: Price, *, input_tokens: int, max_output_tokens: int | Non
         if max_output_tokens and ceiling
         else (max_output_tokens or ceiling)
     )
-    return cost_micros(
+    amount = cost_micros(
         input_tokens=input_tokens,
         output_tokens=output,
         input_per_million=price.input_per_million,
         output_per_million=price.output_per_million,
         multiplier=price.multiplier,
     )
+    return min(amount, MAX_HOLD_MICROS)
 
 
 def ensure_counter(

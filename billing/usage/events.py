@@ -118,6 +118,11 @@ def parse_event(data, *, now: datetime) -> Event:
         )
     if occurred_at > now + _FUTURE_SLACK:
         raise InvalidEvent("occurred_at", "occurred_at is in the future.")
+    try:
+        occurred_at = occurred_at.astimezone(UTC)
+    except OverflowError:
+        # 0001-01-01T00:00:00+01:00 has no UTC time: Python's datetimes end at year 1.
+        raise InvalidEvent("occurred_at", "occurred_at is out of range.") from None
     return Event(
         request_id=request_id,
         key_id=key_id,
@@ -126,7 +131,7 @@ def parse_event(data, *, now: datetime) -> Event:
         output_tokens=_int(data, "output_tokens", minimum=0, maximum=_MAX_TOKENS),
         status_code=_int(data, "status_code", minimum=100, maximum=599),
         latency_ms=_int(data, "latency_ms", minimum=0, maximum=86_400_000, required=False),
-        occurred_at=occurred_at.astimezone(UTC),
+        occurred_at=occurred_at,
     )
 
 

@@ -5,7 +5,7 @@ query, and the request log's lookup by request id."""
 import csv
 import zoneinfo
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
@@ -15,6 +15,7 @@ from django.utils import timezone
 from billing.money import display, micros_to_money
 from billing.usage import rollups, selectors
 from gateway_console import selectors as tenancy
+from gateway_console.csv_cells import neutralised_row
 from gateway_console.roles import membership_required, role_required
 
 RANGES = {"24h": "Last 24 hours", "7d": "Last 7 days", "30d": "Last 30 days", "custom": "Custom"}
@@ -46,6 +47,26 @@ def _parse_date(value: str) -> date | None:
         return None
 
 
+def _custom_range(params, granularity: str, zone: zoneinfo.ZoneInfo) -> UsageRange | str:
+    """The custom range of `from` and `to`, or what is wrong with them."""
+    start, end = _parse_date(params.get("from", "")), _parse_date(params.get("to", ""))
+    if start is None or end is None:
+        return "Choose both dates of the custom range, as YYYY-MM-DD."
+    if end < start:
+        return "The range's end is before its start."
+    if (end - start).days >= MAX_CUSTOM_DAYS:
+        return f"A custom range is at most {MAX_CUSTOM_DAYS} days."
+    try:
+        since = _local_midnight(start, zone)
+        until = _local_midnight(end + timedelta(days=1), zone)
+        # The database compares in UTC, where a day at the very edge of the calendar
+        # (9999-12-31, or 0001-01-01 east of Greenwich) has no midnight.
+        _ = (since.astimezone(UTC), until.astimezone(UTC))
+    except OverflowError:
+        return "Choose days after 0001-01-01 and before 9999-12-31."
+    return UsageRange("custom", granularity, since, until, start, end)
+
+
 def usage_range(params, tz: str, now: datetime | None = None) -> UsageRange:
     """The range a usage page shows, from its query string: 24 h (whole UTC hours, the current
     one included), 7 or 30 days (whole days of the org's zone, today included), or custom
@@ -60,23 +81,10 @@ def usage_range(params, tz: str, now: datetime | None = None) -> UsageRange:
     granularity = granularity if granularity in GRANULARITIES else DEFAULT_GRANULARITY[name]
     error = ""
     if name == "custom":
-        start, end = _parse_date(params.get("from", "")), _parse_date(params.get("to", ""))
-        if start is None or end is None:
-            error = "Choose both dates of the custom range, as YYYY-MM-DD."
-        elif end < start:
-            error = "The range's end is before its start."
-        elif (end - start).days >= MAX_CUSTOM_DAYS:
-            error = f"A custom range is at most {MAX_CUSTOM_DAYS} days."
-        if not error:
-            return UsageRange(
-                name,
-                granularity,
-                _local_midnight(start, zone),
-                _local_midnight(end + timedelta(days=1), zone),
-                start,
-                end,
-            )
-        name = "7d"  # Show the default range beside the error.
+        custom = _custom_range(params, granularity, zone)
+        if isinstance(custom, UsageRange):
+            return custom
+        name, error = "7d", custom  # Show the default range beside the error.
     if name == "24h":
         since = end_hour - timedelta(hours=24)
         return UsageRange(
@@ -194,16 +202,19 @@ def _csv(report: dict, span: UsageRange, filename: str) -> HttpResponse:
         ["start", "model", "requests", "input_tokens", "output_tokens", "cost_usd", "errors"]
     )
     for b in report["buckets"]:
+        # The model's name is text from the price list; the numbers stay numbers.
         writer.writerow(
-            [
-                b.start.isoformat(),
-                b.model,
-                b.requests,
-                b.input_tokens,
-                b.output_tokens,
-                f"{micros_to_money(b.cost_micros):f}",
-                b.errors,
-            ]
+            neutralised_row(
+                [
+                    b.start.isoformat(),
+                    b.model,
+                    b.requests,
+                    b.input_tokens,
+                    b.output_tokens,
+                    micros_to_money(b.cost_micros),
+                    b.errors,
+                ]
+            )
         )
     return response
 

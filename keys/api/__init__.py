@@ -286,6 +286,9 @@ def _status_action(request: HttpRequest, key_id: UUID, service) -> dict:
 # Usage
 
 DEFAULT_SPAN = {"hour": timedelta(hours=24), "day": timedelta(days=30)}
+# The widest range of one call (docs/contract.md section 4): 744 hourly or 366 daily buckets
+# per model, one bounded read of the rollups. A longer history is read in several calls.
+MAX_SPAN = {"hour": timedelta(days=31), "day": timedelta(days=366)}
 
 
 @router.get(
@@ -294,7 +297,8 @@ DEFAULT_SPAN = {"hour": timedelta(hours=24), "day": timedelta(days=30)}
     by_alias=True,
     summary="A key's usage over time",
     description="Requests, tokens and cost per hour or per day, optionally per model. "
-    "Default span: the last 24 hours (hour) or 30 days (day).",
+    "Default span: the last 24 hours (hour) or 30 days (day). At most 31 days by the hour and "
+    "366 days by the day; a wider range is a 422 naming `from`.",
 )
 def key_usage(
     request: HttpRequest,
@@ -315,6 +319,14 @@ def key_usage(
     if since >= until:
         raise ContractError(
             "invalid_request", 422, "from: must be before `to`.", extra={"param": "from"}
+        )
+    if until - since > MAX_SPAN[granularity]:
+        raise ContractError(
+            "invalid_request",
+            422,
+            f"from: a range by the {granularity} spans at most {MAX_SPAN[granularity].days} "
+            "days; ask for a longer one in several calls.",
+            extra={"param": "from"},
         )
     buckets = selectors.usage_of_key(
         key, since=since, until=until, granularity=granularity, by_model=by_model

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
 from django.conf import settings
+from django.core.exceptions import TooManyFieldsSent
 from django.http import HttpRequest
 
 _ORIGINAL_URI_HEADERS = ("X-Forwarded-Uri", "X-Original-URI", "X-Envoy-Original-Path")
@@ -55,8 +56,14 @@ def _client_key(request: HttpRequest) -> str | None:
         value = request.headers.get(header)
         if value:
             return value.strip()
-    if "key" in request.GET:
-        return request.GET["key"].strip()
+    try:
+        query_key = request.GET.get("key")
+    except TooManyFieldsSent:
+        # Over DATA_UPLOAD_MAX_NUMBER_FIELDS parameters Django refuses to read the query
+        # string; without a key in a header, such a request has no key (401, not an HTML 400).
+        query_key = None
+    if query_key is not None:
+        return query_key.strip()
     original = _original_query(request).get("key")
     return original[0].strip() if original else None
 

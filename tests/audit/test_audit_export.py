@@ -16,6 +16,8 @@ from audit import Actor, export, selectors
 from audit.chain import HASHED_FIELDS
 from audit.models import AuditEvent
 from billing.limits.services import create_team
+from keys import services as key_services
+from keys.services import KeySettings
 from tests.audit.test_verify_audit_chain import _tamper
 
 pytestmark = pytest.mark.django_db
@@ -192,3 +194,67 @@ def test_another_orgs_events_are_never_exported(admin_client, org, other_org):
 
     assert "Globex Secret" not in body
     assert "Acme Search" in body
+
+
+# Spreadsheets run a cell that starts with = + - @ (or a tab, or a CR) as a formula; the CSV
+# quotes such text (gateway_console.csv_cells), and the recipe still checks every event.
+
+HOSTILE_NAMES = ['=HYPERLINK("http://evil")', "+1", "-2+3", "@SUM(A1)"]
+HOSTILE_AGENTS = ["\t=1+1", '\r=HYPERLINK("http://evil")']
+
+
+def _hostile_history(org) -> None:
+    with transaction.atomic():
+        for n, name in enumerate(HOSTILE_NAMES):
+            actor = Actor(
+                type="user",
+                id="1",
+                label="alice@example.com",
+                role="admin",
+                user_agent=HOSTILE_AGENTS[n % 2],
+            )
+            key_services.create_key(org=org, actor=actor, settings_=KeySettings(name=name))
+            create_team(org=org, actor=actor, name=name)
+        create_team(org=org, actor=ALICE, name="'quoted")
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_get_a_quote_in_front(admin_client, org):
+    _hostile_history(org)
+
+    rows = list(csv.DictReader(io.StringIO(_body(admin_client.get(CSV)), newline="")))
+
+    labels = [row["target_label"] for row in rows]
+    for name in HOSTILE_NAMES:
+        # The team, and the key (its label ends with its preview).
+        assert "'" + name in labels
+        assert any(label.startswith(f"'{name} (sk-gw-") for label in labels)
+        assert not any(label.startswith(name) for label in labels)
+    assert "''quoted" in labels
+    assert {row["user_agent"] for row in rows} == {"'" + agent for agent in HOSTILE_AGENTS} | {""}
+    # Ordinary values are as they were.
+    assert {row["actor_label"] for row in rows} == {"alice@example.com"}
+    assert [row["seq"] for row in rows] == [str(n) for n in range(1, len(rows) + 1)]
+    assert {row["action"] for row in rows} == {"key.created", "team.created"}
+
+
+def test_a_csv_with_quoted_cells_passes_the_recipe_and_an_edit_still_fails_it(
+    admin_client, org, tmp_path
+):
+    _hostile_history(org)
+    body = _body(admin_client.get(CSV))
+
+    assert _verify(tmp_path, body, "csv") is None
+    # Unquoting is not a loophole: a formula put back in place of its quoted text is an edit.
+    edited = body.replace("'+1", "+2", 1)
+    assert edited != body
+    assert _verify(tmp_path, edited, "csv") is not None
+
+
+def test_the_jsonl_export_keeps_the_exact_text(admin_client, org):
+    _hostile_history(org)
+
+    lines = _body(admin_client.get(JSONL)).splitlines()
+
+    labels = [json.loads(line)["target_label"] for line in lines]
+    assert '=HYPERLINK("http://evil")' in labels
+    assert "'quoted" in labels

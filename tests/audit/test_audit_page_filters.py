@@ -51,6 +51,36 @@ def test_a_day_when_clocks_change_is_23_hours():
     assert (until - since).total_seconds() == 23 * 3600
 
 
+@pytest.mark.parametrize(
+    ("zone", "first", "last"),
+    [("Asia/Tokyo", date(1, 1, 1), date(9999, 12, 31)), ("UTC", date(1, 1, 1), date(9999, 12, 31))],
+)
+def test_a_day_at_the_edge_of_the_calendar_leaves_that_side_open(zone, first, last):
+    since, until = selectors.day_range(zone, first, last)
+
+    # Year 1 in Tokyo (local mean time, +09:18) starts before Python's first UTC time.
+    assert since == (None if zone == "Asia/Tokyo" else datetime(1, 1, 1, tzinfo=UTC))
+    assert until is None
+
+
+@pytest.mark.smoke
+def test_day_filters_at_the_edge_of_the_calendar_show_every_event(admin_client, org, api):
+    Org.objects.filter(pk=org.pk).update(timezone="Asia/Tokyo")
+    _events(org, 2)
+    edges = {"from": "0001-01-01", "to": "9999-12-31"}
+
+    page = admin_client.get(URL, edges)
+    export = admin_client.get(reverse("audit:export", args=["csv"]), edges)
+    listed = api.get("/api/v1/audit-events", edges)
+
+    assert page.status_code == 200
+    assert _seqs(page)[-2:] == [2, 1]
+    assert export.status_code == 200
+    assert len(b"".join(export.streaming_content).decode().splitlines()) >= 3
+    assert listed.status_code == 200
+    assert [e["seq"] for e in listed.json()["data"]][-2:] == [2, 1]
+
+
 def test_it_filters_by_days_in_the_orgs_time_zone(admin_client, org, monkeypatch):
     Org.objects.filter(pk=org.pk).update(timezone="America/New_York")
     times = iter(

@@ -190,3 +190,59 @@ def test_a_create_without_a_body_says_it_needs_one(api):
 
     assert response.status_code == 422
     assert "JSON body" in error_of(response)["message"]
+
+
+# Django's own limits on what it reads (DATA_UPLOAD_MAX_MEMORY_SIZE, DATA_UPLOAD_MAX_NUMBER_FIELDS)
+# refuse a request before the API's code runs; the answer is still the contract's.
+
+OVER_THE_BODY_LIMIT = 2_621_440 + 1
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/api/v1/keys"),
+        ("POST", "/api/v1/keys/batch"),
+        ("PATCH", "/api/v1/keys/{key}"),
+        ("POST", "/api/v1/keys/{key}/rotate"),
+        ("POST", "/api/v1/teams"),
+    ],
+)
+def test_a_body_over_the_upload_limit_is_a_413_request_too_large(api, key, method, path):
+    body = '{"name": "' + "x" * OVER_THE_BODY_LIMIT + '"}'
+
+    response = api.generic(method, path.format(key=key.pk), body, content_type="application/json")
+
+    assert response.status_code == 413
+    error = error_of(response)
+    assert (error["type"], error["code"]) == ("invalid_request_error", "request_too_large")
+    assert "2,621,440 bytes" in error["message"]
+
+
+def test_a_body_just_under_the_upload_limit_is_read(api):
+    body = '{"name": "' + "x" * (2_621_440 - 20) + '"}'
+
+    response = api.generic("POST", "/api/v1/keys", body, content_type="application/json")
+
+    assert response.status_code == 422
+    assert error_of(response)["param"] == "name"
+
+
+@pytest.mark.parametrize("path", ["/api/v1/keys", "/api/v1/audit-events", "/api/v1/teams"])
+def test_over_a_thousand_query_parameters_are_a_400_too_many_parameters(api, path):
+    query = "&".join(f"p{n}=1" for n in range(1_001))
+
+    response = api.get(f"{path}?{query}")
+
+    assert response.status_code == 400
+    error = error_of(response)
+    assert (error["type"], error["code"]) == ("invalid_request_error", "too_many_parameters")
+
+
+def test_the_openapi_document_lists_the_413_of_every_change(client):
+    document = client.get("/api/v1/openapi.json").json()
+
+    for path, methods in document["paths"].items():
+        for method, operation in methods.items():
+            if method in ("post", "patch") and not path.startswith("/api/v1/gateway/"):
+                assert "413" in operation["responses"], (method, path)

@@ -43,6 +43,7 @@ ERROR_TYPES = {
     401: "authentication_error",
     402: "insufficient_quota",
     403: "permission_error",
+    413: "invalid_request_error",
     422: "invalid_request_error",
     429: "rate_limit_error",
     503: "service_unavailable",

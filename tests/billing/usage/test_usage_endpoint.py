@@ -261,6 +261,29 @@ def test_an_event_from_the_future_is_refused(post_usage, key):
     assert response.json()["error"]["field"] == "occurred_at"
 
 
+@pytest.mark.smoke
+@pytest.mark.parametrize("at", ["0001-01-01T00:00:00+01:00", "0001-01-01T00:00:00+14:00"])
+def test_a_time_before_the_calendar_in_utc_is_refused_naming_occurred_at(post_usage, org, key, at):
+    one = post_usage(usage_event(key, occurred_at=at))
+    batch = post_usage({"events": [usage_event(key, occurred_at=at)]})
+
+    error = assert_denied_with_field(one, 422, "invalid_usage_event", "occurred_at")
+    assert error["message"] == "occurred_at: occurred_at is out of range."
+    assert batch.status_code == 422
+    assert batch.json()["results"][0]["error"]["field"] == "occurred_at"
+    assert not UsageEvent.objects.exists()
+
+
+def test_a_body_over_the_upload_limit_is_a_413_in_the_contracts_body(post_usage, org, key):
+    # Over DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB), far over 1,000 events.
+    events = [usage_event(key, model="m" * 100) for _ in range(10_000)]
+
+    response = post_usage({"events": events})
+
+    assert_denied(response, 413, "batch_too_large")
+    assert not UsageEvent.objects.exists()
+
+
 def test_a_batch_records_the_good_events_and_lists_each_bad_one(post_usage, org, team, key):
     good = [usage_event(key), usage_event(key, model="gpt-4o")]
     unknown_key = usage_event(key, key_id="00000000-0000-4000-8000-000000000000")

@@ -1,11 +1,15 @@
 """The key, team and org usage pages: numbers from the rollups, equal to the API's, per range
 and granularity, with a CSV of the same query, words for an empty range, and the roles."""
 
+import csv
+import io
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 
 from audit import Actor
+from billing.ledger.models import ModelPrice
 from billing.usage.models import UsageHourly
 from gateway_console.admin_tokens import create_admin_token
 from tests.billing.usage.conftest import event, record
@@ -102,6 +106,32 @@ def test_a_bad_custom_range_says_so(admin_client, key, usage):
     assert "The range&#x27;s end is before its start." in response.content.decode()
 
 
+@pytest.mark.smoke
+@pytest.mark.parametrize(
+    ("start", "end"), [("9999-12-30", "9999-12-31"), ("0001-01-01", "0001-01-02")]
+)
+def test_a_custom_range_at_the_edge_of_the_calendar_says_so(admin_client, org, key, start, end):
+    # East of Greenwich (Tokyo keeps its local mean time, +09:18, before 1888), the first day
+    # of year 1 starts before any time Python has in UTC; the last day of 9999 ends after it.
+    org.timezone = "Asia/Tokyo"
+    org.save()
+    query = {"range": "custom", "from": start, "to": end}
+
+    for url in (
+        f"/keys/{key.pk}/usage/",
+        "/billing/usage/",
+        f"/billing/usage/teams/{key.team_id}/",
+    ):
+        response = admin_client.get(url, query)
+
+        assert response.status_code == 200, url
+        assert "Choose days after 0001-01-01 and before 9999-12-31." in response.content.decode()
+        assert response.context["span"].name == "7d"
+    csv = admin_client.get("/billing/usage/", {**query, "format": "csv"})
+    assert csv.status_code == 200
+    assert csv.content.decode().startswith("start,model,")
+
+
 def test_an_empty_range_says_so(admin_client, key, usage):
     response = admin_client.get(f"/keys/{key.pk}/usage/?range=custom&from=2025-01-01&to=2025-01-03")
 
@@ -121,6 +151,37 @@ def test_csv_has_the_pages_numbers(admin_client, key, usage):
         "2026-03-10T00:00:00+00:00,gpt-4o,1,1000,200,0.005400,1",
         "2026-03-10T00:00:00+00:00,gpt-4o-mini,1,1000,200,0.000324,0",
     ]
+
+
+@pytest.mark.parametrize("model", ['=HYPERLINK("http://evil")', "+1", "-2+3", "@SUM(A1)", "\t=1"])
+def test_csv_quotes_a_model_name_a_spreadsheet_would_run(admin_client, key, frozen_now, model):
+    ModelPrice.objects.create(
+        model=model,
+        input_per_million=Decimal("0.15"),
+        output_per_million=Decimal("0.60"),
+        max_output_tokens=1000,
+    )
+    record(event(key, "x1", datetime(2026, 3, 10, 9, 15, tzinfo=UTC), model=model))
+
+    for url in (
+        f"/keys/{key.pk}/usage/",
+        "/billing/usage/",
+        f"/billing/usage/teams/{key.team_id}/",
+    ):
+        body = admin_client.get(url, {"range": "24h", "format": "csv"}).content.decode()
+
+        [header, row] = list(csv.reader(io.StringIO(body, newline="")))
+        assert header[1] == "model"
+        # The model's name is quoted; the time and the numbers are as they were.
+        assert row == [
+            "2026-03-10T09:00:00+00:00",
+            "'" + model,
+            "1",
+            "1000",
+            "200",
+            "0.000324",
+            "0",
+        ]
 
 
 def test_org_page_shows_totals_and_top_keys(auditor_client, key, usage):

@@ -1,7 +1,7 @@
 """GET /api/v1/keys/{id}/usage: requests, tokens and cost of one key per hour or per day of the
 org's time zone, optionally per model; cost as an exact decimal string."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -109,6 +109,45 @@ def test_from_must_be_before_to(api, key):
 
     assert response.status_code == 422
     assert error_of(response)["param"] == "from"
+
+
+@pytest.mark.parametrize(
+    ("granularity", "days"),
+    [("hour", 31), ("day", 366)],
+)
+def test_a_range_may_span_up_to_its_granularitys_limit(api, key, granularity, days):
+    response = api.get(
+        f"/api/v1/keys/{key.pk}/usage",
+        {
+            "from": "2025-01-01T00:00:00Z",
+            "to": _days_later("2025-01-01", days),
+            "granularity": granularity,
+        },
+    )
+
+    assert response.status_code == 200, response.content
+
+
+@pytest.mark.parametrize(
+    ("granularity", "days", "query"),
+    [
+        ("hour", 31, {"from": "2025-01-01T00:00:00Z", "to": "2025-02-01T00:00:01Z"}),
+        ("day", 366, {"from": "2025-01-01T00:00:00Z", "to": "2026-01-02T00:00:01Z"}),
+        ("day", 366, {"from": "2000-01-01T00:00:00Z"}),
+        ("hour", 31, {"from": "0001-01-01T00:00:00Z", "to": "9999-12-31T00:00:00Z"}),
+    ],
+)
+def test_a_wider_range_is_a_422_naming_from(api, key, granularity, days, query):
+    response = api.get(f"/api/v1/keys/{key.pk}/usage", {**query, "granularity": granularity})
+
+    assert response.status_code == 422
+    error = error_of(response)
+    assert (error["code"], error["param"]) == ("invalid_request", "from")
+    assert f"at most {days} days" in error["message"]
+
+
+def _days_later(day: str, days: int) -> str:
+    return (datetime.fromisoformat(day) + timedelta(days=days)).strftime("%Y-%m-%dT00:00:00Z")
 
 
 @pytest.mark.parametrize(
