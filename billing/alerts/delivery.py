@@ -1,14 +1,14 @@
 """Delivering raised alerts: an email to the org's owners and admins, and a signed POST to the
-org's webhook (public receivers only), each retried by its Celery task."""
+org's webhook (public receivers only, connected to the very addresses checked: webhook_guard,
+pinned), each retried by its Celery task."""
 
 import hashlib
 import hmac
 import http.client
 import json
 import logging
+import re
 import time
-import urllib.error
-import urllib.request
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -20,7 +20,8 @@ from django.db.models import F
 from billing import money
 from billing.alerts.common import KEY_CAPS, TEAM_CAPS, WebhookFailed, key_names
 from billing.alerts.models import Alert, AlertKind, AlertSettings
-from billing.alerts.webhook_guard import refusal
+from billing.alerts.pinned import pinned_post
+from billing.alerts.webhook_guard import Refused, checked_target, redacted
 from gateway_console.models import AdminToken, Membership, Role, Team
 
 logger = logging.getLogger("billing.alerts")
@@ -160,66 +161,100 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
     return f"sha256={digest.hexdigest()}"
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    # A redirect is not a delivery: a POST must not turn into a GET somewhere else.
-    def redirect_request(self, *args, **kwargs):
-        return None
+# What the alerts page shows of a failed delivery. No more: the reason a connection failed
+# (refused, timed out, reset, a TLS error) would make the webhook a port scanner of the
+# console's network. The log has the detail.
+UNREACHABLE = "The receiver could not be reached."
+NOT_PUBLIC = "Refused: the receiver's host is not a public address."
+_ANSWERED = re.compile(r"The receiver answered HTTP \d{3}\.")
 
 
-_opener = urllib.request.build_opener(_NoRedirect)
+def answered(status: int) -> str:
+    return f"The receiver answered HTTP {status}."
+
+
+def shown_error(stored: str) -> str:
+    """The failure of a delivery as the alerts page shows it: one of the texts above, whatever
+    an older version stored."""
+    if stored in ("", UNREACHABLE, NOT_PUBLIC) or _ANSWERED.fullmatch(stored):
+        return stored
+    legacy = re.fullmatch(r"HTTP (\d{3}) from the receiver", stored)
+    if legacy:
+        return answered(int(legacy.group(1)))
+    return NOT_PUBLIC if "not a public address" in stored else UNREACHABLE
+
+
+def _failed(alert: Alert, error: str) -> None:
+    Alert.objects.filter(pk=alert.pk).update(
+        webhook_attempts=F("webhook_attempts") + 1, webhook_last_error=error[:300]
+    )
+
+
+def _headers(secret: str, body: bytes) -> dict[str, str]:
+    timestamp = str(int(time.time()))
+    return {
+        "Content-Type": "application/json",
+        "User-Agent": "GatewayConsole-Alerts/1",
+        "X-Console-Timestamp": timestamp,
+        "X-Console-Signature": signature(secret, timestamp, body),
+    }
+
+
+def _send(alert: Alert, setting: AlertSettings, where: str) -> str:
+    """One POST to the pinned, checked addresses of the webhook's host: "" when the receiver
+    took it, else what the alerts page shows (the detail goes to the log)."""
+    try:
+        target = checked_target(setting.webhook_url)
+    except Refused as refused:
+        logger.warning("alert %s: webhook to %s refused: %s", alert.pk, where, refused.detail)
+        return UNREACHABLE if refused.unresolved else NOT_PUBLIC
+    body = json.dumps(webhook_payload(alert), separators=(",", ":")).encode()
+    try:
+        status = pinned_post(
+            target,
+            body,
+            _headers(setting.webhook_secret, body),
+            timeout=django_settings.ALERT_WEBHOOK_TIMEOUT,
+        )
+    except (OSError, http.client.HTTPException) as exc:
+        addresses = ", ".join(str(sockaddr[0]) for _, sockaddr in target.addresses)
+        logger.warning(
+            "alert %s: webhook to %s (%s) could not be reached: %s: %s",
+            alert.pk,
+            where,
+            addresses,
+            type(exc).__name__,
+            exc,
+        )
+        return UNREACHABLE
+    if 200 <= status < 300:
+        return ""
+    logger.warning("alert %s: webhook to %s answered HTTP %s", alert.pk, where, status)
+    return answered(status)
 
 
 def post_webhook(alert_id: int, *, now: datetime) -> bool:
     """One delivery attempt of an alert to its org's webhook. Returns whether it was delivered
-    now; raises WebhookFailed (which Celery retries) when the receiver could not take it."""
+    now; raises WebhookFailed (which Celery retries) when the receiver could not take it. A
+    host that resolves to an address that is not public is not retried."""
     alert = Alert.objects.select_related("org").filter(pk=alert_id).first()
     if alert is None or alert.webhook_delivered_at is not None:
         return False
     setting = AlertSettings.objects.filter(org_id=alert.org_id).first()
     if setting is None or not setting.webhook_url or not setting.webhook_secret:
         return False
-    refused = refusal(setting.webhook_url)
-    if refused:
-        # Checked again at delivery: the name may resolve elsewhere than when it was saved.
-        Alert.objects.filter(pk=alert.pk).update(
-            webhook_attempts=F("webhook_attempts") + 1, webhook_last_error=refused[:300]
-        )
-        logger.warning("alert %s: webhook refused: %s", alert.pk, refused)
+    # The log names the host, never the URL's path or query (often a secret of its own).
+    error = _send(alert, setting, redacted(setting.webhook_url))
+    if error == NOT_PUBLIC:
+        # Checked at each delivery: the name may resolve elsewhere than when it was saved.
+        _failed(alert, error)
         return False
-    body = json.dumps(webhook_payload(alert), separators=(",", ":")).encode()
-    timestamp = str(int(time.time()))
-    request = urllib.request.Request(  # noqa: S310 (the URL form field allows http and https only)
-        setting.webhook_url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": "GatewayConsole-Alerts/1",
-            "X-Console-Timestamp": timestamp,
-            "X-Console-Signature": signature(setting.webhook_secret, timestamp, body),
-        },
-    )
-    error = ""
-    try:
-        with _opener.open(request, timeout=django_settings.ALERT_WEBHOOK_TIMEOUT) as response:
-            status = response.status
-    except urllib.error.HTTPError as exc:
-        error = f"HTTP {exc.code} from the receiver"
-    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
-        reason = getattr(exc, "reason", None) or exc
-        error = f"Could not reach the receiver: {reason}"
-    else:
-        if not 200 <= status < 300:
-            error = f"HTTP {status} from the receiver"
-    if not error:
-        Alert.objects.filter(pk=alert.pk).update(
-            webhook_attempts=F("webhook_attempts") + 1,
-            webhook_delivered_at=now,
-            webhook_last_error="",
-        )
-        return True
+    if error:
+        _failed(alert, error)
+        raise WebhookFailed(error)
     Alert.objects.filter(pk=alert.pk).update(
-        webhook_attempts=F("webhook_attempts") + 1, webhook_last_error=error[:300]
+        webhook_attempts=F("webhook_attempts") + 1,
+        webhook_delivered_at=now,
+        webhook_last_error="",
     )
-    logger.warning("alert %s: webhook delivery failed: %s", alert.pk, error)
-    raise WebhookFailed(error)
+    return True

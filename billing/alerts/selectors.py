@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from billing import money
 from billing.alerts.common import BADGE_MAX, BADGE_WINDOW, PAGE_SIZE, SEEN_SESSION_KEY
-from billing.alerts.delivery import _cap_label, _owner_id
+from billing.alerts.delivery import _cap_label, _owner_id, shown_error
 from billing.alerts.models import Alert, AlertKind, AlertSettings
 from gateway_console.models import Membership
 from gateway_console.paging import Column, Page, keyset_page
@@ -34,6 +34,8 @@ class AlertRow:
     link: str | None
     # "deleted" (red) for a cap reached or a low wallet, "expired" (amber) for a warning.
     badge: str
+    # Why the last webhook delivery failed, in the generic words of delivery.shown_error.
+    webhook_error: str = ""
 
 
 def _threshold_label(alert: Alert) -> str:
@@ -68,6 +70,7 @@ def alerts_of(membership: Membership, *, after: str = "", before: str = "") -> P
             _threshold_label(a),
             _link(a),
             "deleted" if a.threshold == "100" or a.kind == AlertKind.WALLET_LOW else "expired",
+            shown_error(a.webhook_last_error),
         )
         for a in page.rows
     ]

@@ -12,6 +12,7 @@ from audit import Actor
 from billing import money
 from billing.alerts.common import AlertSettingsRefused
 from billing.alerts.models import AlertSettings
+from billing.alerts.webhook_guard import redacted
 from gateway_console.models import Org
 
 SETTINGS_FIELDS = (
@@ -42,7 +43,8 @@ def update_alert_settings(
     webhook_url: str,
 ) -> AlertSettings:
     """Saves what the org wants to be told about. The first webhook URL gets a secret generated
-    by the console; the secret itself is never written to the audit log."""
+    by the console; the secret itself is never written to the audit log, nor the URL's path and
+    query."""
     # Serialises the first save of two admins at once (the settings row may not exist yet).
     Org.objects.select_for_update().filter(pk=org.pk).first()
     current = AlertSettings.objects.filter(org=org).first()
@@ -60,6 +62,13 @@ def update_alert_settings(
     changes = audit.diff({field: getattr(current, field) for field in new}, new)
     for field in changes:
         setattr(current, field, new[field])
+    if "webhook_url" in changes:
+        # The log keeps the webhook's scheme and host only: its path and query are often a
+        # secret, and the log is kept for ever. A new path on the same host still shows as a
+        # change, from https://host/… to https://host/….
+        changes["webhook_url"] = {
+            side: redacted(url) for side, url in changes["webhook_url"].items()
+        }
     if current.webhook_url and not current.webhook_secret:
         current.webhook_secret = secrets.token_hex(32)
         changes["webhook_secret"] = {"before": None, "after": "generated"}

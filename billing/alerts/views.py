@@ -10,6 +10,7 @@ from django.views.decorators.http import require_http_methods
 from audit import Actor
 from billing import alerts
 from billing.alerts.forms import AlertSettingsForm
+from billing.alerts.webhook_guard import redacted
 from gateway_console import step_up
 from gateway_console.paging import NEWEST_FIRST, cursors, pager_links
 from gateway_console.roles import role_required
@@ -29,6 +30,8 @@ def alert_list(request: HttpRequest) -> HttpResponse:
             "page": page,
             "pager": pager_links(page, style=NEWEST_FIRST),
             "settings": settings,
+            # Readers (auditors) see where alerts go, not the URL's path and query.
+            "webhook_host": redacted(settings.webhook_url),
             "watching": alerts.watching(settings),
         },
     )

@@ -15,7 +15,7 @@ from billing.alerts.models import Alert, AlertKind, AlertSettings
 from config.celery import app
 from gateway_console.admin_tokens import create_admin_token, revoke_admin_token
 from gateway_console.models import AdminToken
-from tests.billing.alerts.test_alerts_webhook import receiver, use_webhook  # noqa: F401
+from tests.billing.alerts.test_alerts_webhook import use_webhook
 
 pytestmark = pytest.mark.django_db
 
@@ -136,7 +136,7 @@ def test_the_alert_is_emailed_once_to_the_owners_and_admins(
     assert plaintext not in message.body + message.subject
 
 
-def test_the_alert_is_posted_to_the_webhook(org, receiver, evaluate):  # noqa: F811
+def test_the_alert_is_posted_to_the_webhook(org, receiver, evaluate):
     receiver.secret = use_webhook(org, receiver.url)
     token, plaintext = token_expiring_in(org, 6)
 
