@@ -8,6 +8,7 @@ class AuditConfig(AppConfig):
     def ready(self) -> None:
         # Tenancy (the layer below) records its changes through this.
         import audit
+        from audit import checks  # noqa: F401  (the anchoring's system checks)
         from gateway_console import recording
 
         recording.register(audit.record)

@@ -39,4 +39,10 @@ app.conf.beat_schedule = {
         "task": "billing.tasks.reconcile_wallets",
         "schedule": crontab(minute=0, hour=4),
     },
+    # Signs each audit chain's new head into AUDIT_ANCHOR_DIR, outside the database (audit.anchor);
+    # a head already written is not written again.
+    "anchor-audit-chains": {
+        "task": "audit.tasks.anchor_chains",
+        "schedule": float(os.environ.get("AUDIT_ANCHOR_EVERY_SECONDS", "600")),
+    },
 }

@@ -14,6 +14,7 @@ import pytest
 import time_machine
 from django.db import connection
 
+from audit import tasks as audit_tasks
 from billing.limits import tasks
 from billing.limits.models import Counter, CounterKind, CounterPeriod
 from billing.limits.periods import LimitPeriod, period_bounds
@@ -31,6 +32,15 @@ def test_the_beat_schedule_runs_the_reset_every_minute():
     assert entry["task"] == "billing.tasks.reset_periods_due"
     assert entry["schedule"] == 60.0
     assert "billing.tasks.reset_periods_due" in app.tasks
+
+
+def test_the_beat_schedule_anchors_the_audit_chains_every_ten_minutes():
+    entry = app.conf.beat_schedule["anchor-audit-chains"]
+    assert entry["task"] == "audit.tasks.anchor_chains"
+    assert entry["schedule"] == 600.0
+    # audit.tasks is what a worker's autodiscovery imports for the audit app.
+    assert audit_tasks.anchor_chains.name == "audit.tasks.anchor_chains"
+    assert "audit.tasks.anchor_chains" in app.tasks
 
 
 def _key_with_an_ended_month(timezone: str, *, ended_at: datetime) -> Counter:

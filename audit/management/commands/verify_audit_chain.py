@@ -1,5 +1,9 @@
+from pathlib import Path
+
 from django.core.management.base import BaseCommand, CommandError
 
+from audit.anchor_check import CheckpointReport, check_checkpoints
+from audit.anchor_keys import AnchorKeyError, verifying_keys
 from audit.chain import ChainBreak, check_platform_chain, first_break
 from gateway_console.models import Org
 
@@ -7,15 +11,28 @@ from gateway_console.models import Org
 class Command(BaseCommand):
     help = (
         "Checks every org's audit chain and the platform log's (or one org's); exits non-zero "
-        "naming the first broken event."
+        "naming the first broken event. With --checkpoints, also checks the chains against "
+        "their signed checkpoints (audit anchoring)."
     )
 
     def add_arguments(self, parser):
         parser.add_argument(
             "--org", help="The org's slug; every org and the platform log when left out."
         )
+        parser.add_argument(
+            "--checkpoints",
+            metavar="DIR",
+            help="A directory of signed checkpoints (AUDIT_ANCHOR_DIR, or a copy of it): every "
+            "checkpoint's signature must verify and its event must still have its hash.",
+        )
+        parser.add_argument(
+            "--public-key",
+            default="",
+            help="The public key(s) that signed the checkpoints (base64 or PEM, comma-separated); "
+            "AUDIT_ANCHOR_PUBLIC_KEY and AUDIT_ANCHOR_KEY's when left out.",
+        )
 
-    def handle(self, *args, org: str | None, **options):
+    def handle(self, *args, org: str | None, checkpoints: str | None, public_key: str, **options):
         orgs = Org.objects.order_by("slug")
         if org:
             orgs = orgs.filter(slug=org)
@@ -24,7 +41,12 @@ class Command(BaseCommand):
         found = [self._report(each.slug, first_break(each)) for each in orgs]
         if not org:
             found.append(self._report("platform log", check_platform_chain().broken))
-        broken = [each for each in found if each]
+        broken = [str(each) for each in found if each]
+        if checkpoints:
+            report = self._check_checkpoints(
+                Path(checkpoints), public_key, orgs.first() if org else None
+            )
+            broken += [str(each) for each in report.failures]
         if broken:
             raise CommandError(f"The audit chain does not hold: {broken[0]}")
         self.stdout.write(self.style.SUCCESS("Every audit chain holds."))
@@ -35,3 +57,25 @@ class Command(BaseCommand):
         else:
             self.stdout.write(f"ok {name}")
         return broken
+
+    def _check_checkpoints(self, directory: Path, public_key: str, org) -> CheckpointReport:
+        if not directory.is_dir():
+            raise CommandError(f"No checkpoint directory {directory}.")
+        try:
+            keys = verifying_keys(public_key)
+        except AnchorKeyError as error:
+            raise CommandError(str(error)) from None
+        if not keys:
+            raise CommandError(
+                "No public key to verify checkpoints with: pass --public-key, or set "
+                "AUDIT_ANCHOR_PUBLIC_KEY or AUDIT_ANCHOR_KEY."
+            )
+        report = check_checkpoints(directory, keys, org=org)
+        if not report.checked and report.holds:
+            raise CommandError(f"No checkpoint to check in {directory}.")
+        for failure in report.failures:
+            self.stderr.write(f"BROKEN {failure}")
+        for name, (held, top) in sorted(report.held.items()):
+            self.stdout.write(f"ok {name}: {held} checkpoint(s), up to event #{top}")
+        self.stdout.write(f"{report.checked} checkpoint(s) in {report.files} file(s) checked")
+        return report
