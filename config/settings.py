@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -100,6 +101,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy and Permissions-Policy on every response (below, SECURITY HEADERS).
+    "csp.middleware.CSPMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
     "gateway_console.middleware.RequestIdMiddleware",
     # Sessions record the client's address behind PROXY_COUNT proxies and its browser.
     "accounts.middleware.SessionMiddleware",
@@ -252,9 +256,60 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = True
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+    # Secure cookies carry the __Host- prefix: Path=/ and no Domain, so that no other host (a
+    # sibling subdomain) can set or shadow them.
+    SESSION_COOKIE_NAME = "__Host-session"
+    CSRF_COOKIE_NAME = "__Host-csrftoken"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# JavaScript reads no cookie: htmx takes the CSRF token from the page (base.html).
+CSRF_COOKIE_HTTPONLY = True
+
+# SECURITY HEADERS. Scripts, styles, images and fetches come from the console itself: no inline
+# script, handler or style attribute anywhere (tests/config/test_security_headers.py walks every
+# page), and htmx may neither eval nor run scripts in what it swaps in (base.html).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        # data: for the SVG and PNG images that Swagger UI (the API's docs page) inlines.
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "font-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+# Nothing in the console uses these; a page that is ever injected cannot either. The copy
+# buttons keep clipboard-write (for the console itself only).
+PERMISSIONS_POLICY = {
+    feature: []
+    for feature in (
+        "accelerometer",
+        "autoplay",
+        "browsing-topics",
+        "camera",
+        "display-capture",
+        "encrypted-media",
+        "geolocation",
+        "gyroscope",
+        "hid",
+        "idle-detection",
+        "magnetometer",
+        "microphone",
+        "midi",
+        "payment",
+        "publickey-credentials-get",
+        "screen-wake-lock",
+        "serial",
+        "usb",
+        "xr-spatial-tracking",
+    )
+} | {"clipboard-write": ["self"], "clipboard-read": []}
 
 # Celery: Redis when REDIS_URL is set; otherwise kombu's filesystem transport, a real broker
 # that needs no server (the embedded default).
@@ -274,6 +329,14 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_TIMEZONE = "UTC"
+
+# Audit anchoring (audit.anchor): every AUDIT_ANCHOR_EVERY_SECONDS (config.celery) each audit
+# chain's head is signed with this Ed25519 key, which the database never holds, into JSON lines
+# files in AUDIT_ANCHOR_DIR. No key: nothing is signed (check --deploy warns). The public key
+# (comma-separated while rotating) verifies them: verify_audit_chain --checkpoints.
+AUDIT_ANCHOR_KEY = os.environ.get("AUDIT_ANCHOR_KEY", "")
+AUDIT_ANCHOR_PUBLIC_KEY = os.environ.get("AUDIT_ANCHOR_PUBLIC_KEY", "")
+AUDIT_ANCHOR_DIR = Path(os.environ.get("AUDIT_ANCHOR_DIR") or VAR_DIR / "audit-checkpoints")
 
 # Email: alerts go to each org's owners and admins. With DEBUG on, the console backend prints
 # them to the terminal; otherwise SMTP, configured from the environment.

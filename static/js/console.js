@@ -44,6 +44,10 @@ document.documentElement.classList.add("js");
   }
 
   document.addEventListener("change", function (event) {
+    if (event.target.matches("[data-submit-on-change]")) {
+      event.target.form.submit();
+      return;
+    }
     if (event.target.matches("[data-select-all]")) {
       document.querySelectorAll("input[name=keys]").forEach(function (box) { box.checked = event.target.checked; });
     }

@@ -1,6 +1,7 @@
 """The production settings pass Django's deployment checks, and refuse to start without their
 secrets."""
 
+import base64
 import os
 import secrets
 import subprocess
@@ -18,7 +19,7 @@ def production_env(tmp_path) -> dict[str, str]:
         name: value
         for name, value in os.environ.items()
         if name not in {"DATABASE_URL", "REDIS_URL", "SECRET_KEY", "KEY_PEPPER", "DEBUG"}
-        and not name.startswith(("ALLOWED_HOSTS", "SECURE_", "DJANGO_"))
+        and not name.startswith(("ALLOWED_HOSTS", "SECURE_", "DJANGO_", "AUDIT_ANCHOR_"))
     }
     env.update(
         DJANGO_SETTINGS_MODULE="config.settings",
@@ -27,6 +28,9 @@ def production_env(tmp_path) -> dict[str, str]:
         KEY_PEPPER=secrets.token_urlsafe(32),
         ALLOWED_HOSTS="console.example.com",
         CONSOLE_VAR_DIR=str(tmp_path),
+        # Audit anchoring on: without a key check --deploy warns (audit.W001). Any 32 random
+        # bytes are an Ed25519 private key.
+        AUDIT_ANCHOR_KEY=base64.b64encode(secrets.token_bytes(32)).decode(),
     )
     assert len(env["SECRET_KEY"]) == 64
     return env
@@ -69,3 +73,25 @@ def test_settings_refuse_to_load_without_a_key_pepper(production_env):
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
     assert "Set the KEY_PEPPER environment variable" in result.stderr
+
+
+def test_with_https_the_cookies_carry_the_host_prefix_and_no_script_reads_them(production_env):
+    result = _run(
+        [
+            "-c",
+            "import config.settings as s; print(s.SESSION_COOKIE_NAME, s.CSRF_COOKIE_NAME,"
+            " s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SESSION_COOKIE_HTTPONLY,"
+            " s.CSRF_COOKIE_HTTPONLY)",
+        ],
+        production_env,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        "__Host-session",
+        "__Host-csrftoken",
+        "True",
+        "True",
+        "True",
+        "True",
+    ]

@@ -40,14 +40,31 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture
 def page(browser: Browser, live_server) -> Iterator[Page]:
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 800})
-    context.grant_permissions(["clipboard-read", "clipboard-write"])
+    context.grant_permissions(["clipboard-write"])
+    # The console may write the clipboard but not read it (its Permissions-Policy): what the
+    # copy buttons write is kept in window.copied for the tests to read.
+    context.add_init_script(
+        "window.copied = [];"
+        "if (navigator.clipboard) { const write = navigator.clipboard.writeText.bind(navigator.clipboard);"
+        " navigator.clipboard.writeText = (text) => { window.copied.push(text); return write(text); }; }"
+    )
     context.set_default_timeout(10_000)
     page = context.new_page()
     uncaught: list[Exception] = []
     page.on("pageerror", lambda error: uncaught.append(error))
+    # What the Content-Security-Policy blocked (an inline script, handler or style) is a
+    # console message, not a page error: any one fails the walk.
+    blocked: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            blocked.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
     yield page
     context.close()
     assert not uncaught, f"JavaScript errors on the pages: {uncaught}"
+    assert not blocked, f"blocked by the Content-Security-Policy: {blocked}"
 
 
 @pytest.fixture
