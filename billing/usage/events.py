@@ -107,7 +107,8 @@ def parse_event(data, *, now: datetime) -> Event:
             "key_id", "key_id must be the key's id (a UUID), as authorize returned it."
         ) from None
     model = data.get("model")
-    if not isinstance(model, str) or not model or len(model) > 100:
+    # No NUL: PostgreSQL's text cannot hold one (and no priced model has one).
+    if not isinstance(model, str) or not model or len(model) > 100 or "\x00" in model:
         raise InvalidEvent("model", "model must be the model's name.")
     occurred_raw = data.get("occurred_at")
     occurred_at = parse_datetime(occurred_raw) if isinstance(occurred_raw, str) else None

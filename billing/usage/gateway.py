@@ -24,7 +24,8 @@ def _record(request: HttpRequest) -> HttpResponse:
         raise ContractError(
             "batch_too_large", 413, "The body is too large; send at most 1,000 events per batch."
         ) from None
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        # RecursionError: JSON nested deeper than the parser goes.
         raise ContractError(
             "invalid_json", 400, 'The body must be a JSON usage event or {"events": [...]}.'
         ) from None

@@ -99,6 +99,10 @@ def _prepared_sql() -> str:
 
 
 def _execute_key_query(cursor, key_hash: str, model: str | None, now: datetime) -> None:
+    # PostgreSQL's text holds no NUL, so no priced model has one: such a name is looked up as
+    # no model ("", which matches none) and refused as model_not_allowed, not a database error.
+    if model and "\x00" in model:
+        model = ""
     if connection.vendor != "postgresql" or not settings.DB_PREPARED_STATEMENTS:
         cursor.execute(_KEY_QUERY, {"model": model or "", "hash": key_hash, "now": db_time(now)})
         return

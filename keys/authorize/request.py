@@ -68,15 +68,21 @@ def _client_key(request: HttpRequest) -> str | None:
     return original[0].strip() if original else None
 
 
-def _strings_length(value) -> int:
-    """Bytes of every string in a JSON document: an upper bound of its prompt's tokens."""
-    if isinstance(value, str):
-        return len(value.encode())
-    if isinstance(value, dict):
-        return sum(_strings_length(v) for k, v in value.items() if k != "model")
-    if isinstance(value, list):
-        return sum(_strings_length(v) for v in value)
-    return 0
+def _strings_length(body: dict) -> int:
+    """Bytes of every string in a JSON document but `model`s: an upper bound of its prompt's
+    tokens. Without recursion: json.loads parses documents nested deeper than a recursive walk
+    of them could go from here."""
+    total = 0
+    pending: list = [body]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            total += len(value.encode())
+        elif isinstance(value, dict):
+            pending.extend(v for k, v in value.items() if k != "model")
+        elif isinstance(value, list):
+            pending.extend(value)
+    return total
 
 
 def _positive_int(value) -> int | None:
