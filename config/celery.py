@@ -34,6 +34,12 @@ app.conf.beat_schedule = {
         "task": "gateway_console.tasks.clear_expired_sessions",
         "schedule": crontab(minute=17, hour=3),
     },
+    # Daily: usage events, sign-in logs, show-once nonces, alerts and findings past their
+    # retention (config.retention), in batches of short transactions; never the audit log.
+    "prune-past-retention": {
+        "task": "config.tasks.prune",
+        "schedule": crontab(minute=37, hour=3),
+    },
     # Daily, at a quiet hour (CELERY_TIMEZONE is UTC): balance = sum(ledger), counters = usage.
     "reconcile-wallets": {
         "task": "billing.tasks.reconcile_wallets",

@@ -12,6 +12,8 @@ import dj_database_url
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from config import retention
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("CONSOLE_VAR_DIR", BASE_DIR / "var"))
 
@@ -236,6 +238,17 @@ AXES_USERNAME_FORM_FIELD = "username"
 # what sign-in throttling counts, and what audit events record.
 AXES_CLIENT_IP_CALLABLE = "gateway_console.actors.client_ip"
 AXES_VERBOSE = False
+
+# Retention (config.retention; README, Configuration): usage events, sign-in logs, alerts and
+# reconciliation findings older than these are deleted daily by config.tasks.prune, in batches
+# of RETENTION_BATCH_SIZE rows, each its own short transaction. The audit log is never pruned.
+USAGE_RETENTION_DAYS = retention.usage_retention_days()
+ALERT_RETENTION_DAYS = retention.alert_retention_days()
+FINDING_RETENTION_DAYS = retention.finding_retention_days()
+SIGN_IN_LOG_RETENTION_DAYS = retention.sign_in_log_retention_days(AXES_COOLOFF_TIME)
+# A show-once nonce only guards against a resubmitted form: a day is plenty.
+SHOWN_NONCE_RETENTION_HOURS = 24
+RETENTION_BATCH_SIZE = 5000
 
 LANGUAGE_CODE = "en"
 TIME_ZONE = "UTC"

@@ -10,6 +10,13 @@ What a counter holds (billing.usage.counters `_add_to_counters`): the spend and 
 events *recorded* in its stored period, i.e. `received_at` in [period_start, period_end)
 (`period_end` empty: forever). A counter whose period has ended but which no usage or reset
 has started again still holds that period, and is checked against that period.
+
+Only within the retained window (billing.retention): usage events are kept
+USAGE_RETENTION_DAYS, so a counter is compared only when its period began inside the window,
+which every current period with an end does (the retention outlasts the longest, a year). A
+counter of a period that began earlier (a `never` period, or one that ended long ago and was not
+used since) may have counted events no longer kept: it is counted as outside the window and
+not compared. The command says which window it compared.
 """
 
 import logging
@@ -19,10 +26,11 @@ from datetime import datetime
 from django.db import connection, transaction
 from django.utils import timezone
 
-from billing.dbvalues import as_time, as_uuid
+from billing.dbvalues import as_time, as_uuid, db_time
 from billing.ledger.models import FindingKind, ReconciliationFinding
 from billing.limits.models import Counter
 from billing.money import micros_to_money
+from billing.usage.retention import usage_window_start
 from gateway_console.models import Org
 
 logger = logging.getLogger("billing.reconcile")
@@ -48,7 +56,7 @@ LEFT JOIN billing_usageevent u
        ON u.{owner} = c.{owner}
       AND u.received_at >= c.period_start
       AND (c.period_end IS NULL OR u.received_at < c.period_end)
-WHERE c.{owner} IS NOT NULL
+WHERE c.{owner} IS NOT NULL AND c.period_start >= %s
 GROUP BY c.id, c.org_id, c.{owner}, c.kind, c.period_start, c.period_end, c.spend_micros, c.tokens
 HAVING c.spend_micros <> COALESCE(SUM(u.cost_micros), 0)
     OR c.tokens <> COALESCE(SUM(u.input_tokens + u.output_tokens), 0)
@@ -61,6 +69,8 @@ class Reconciliation:
     wallets: int = 0
     key_counters: int = 0
     team_counters: int = 0
+    window_start: datetime | None = None  # the oldest usage kept, and compared
+    outside_window: int = 0  # counters whose period began before it: not compared
     findings: list[ReconciliationFinding] = field(default_factory=list)
 
 
@@ -89,14 +99,14 @@ def _wallet_findings(now: datetime) -> list[ReconciliationFinding]:
     ]
 
 
-def _counter_findings(owner: str, now: datetime) -> list[ReconciliationFinding]:
+def _counter_findings(owner: str, now: datetime, since: datetime) -> list[ReconciliationFinding]:
     kind, noun = (
         (FindingKind.KEY_COUNTER, "key")
         if owner == "key_id"
         else (FindingKind.TEAM_COUNTER, "team")
     )
     with connection.cursor() as cursor:
-        cursor.execute(_COUNTERS.format(owner=owner))
+        cursor.execute(_COUNTERS.format(owner=owner), [db_time(since)])
         rows = cursor.fetchall()
     findings = []
     for (
@@ -143,15 +153,19 @@ def reconcile_all(*, now: datetime | None = None) -> Reconciliation:
     """Checks every org's wallet and every key and team counter; records and logs each
     difference. Returns what was checked and what was found."""
     now = now or timezone.now()
+    since = usage_window_start(now)
+    in_window = Counter.objects.filter(period_start__gte=since)
     result = Reconciliation(
         wallets=Org.objects.count(),
-        key_counters=Counter.objects.filter(key__isnull=False).count(),
-        team_counters=Counter.objects.filter(team__isnull=False).count(),
+        key_counters=in_window.filter(key__isnull=False).count(),
+        team_counters=in_window.filter(team__isnull=False).count(),
+        window_start=since,
+        outside_window=Counter.objects.filter(period_start__lt=since).count(),
     )
     result.findings = [
         *_wallet_findings(now),
-        *_counter_findings("key_id", now),
-        *_counter_findings("team_id", now),
+        *_counter_findings("key_id", now, since),
+        *_counter_findings("team_id", now, since),
     ]
     if result.findings:
         with transaction.atomic():

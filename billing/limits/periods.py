@@ -42,3 +42,16 @@ def period_bounds(period: str, at: datetime, tz_name: str) -> tuple[datetime, da
 
 def _midnight(day: date, tz: ZoneInfo) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=tz).astimezone(UTC)
+
+
+def longest_period_days() -> int:
+    """The most whole days a period with an end can span (a leap year: 366), from period_bounds
+    itself: usage events are kept at least this long plus a margin (settings)."""
+    # 2024 is a leap year and January has 31 days: every period's longest span is in it.
+    at = datetime(2024, 1, 31, 12, tzinfo=UTC)
+    spans = [
+        end - start
+        for start, end in (period_bounds(p, at, "UTC") for p in LimitPeriod)
+        if end is not None
+    ]
+    return -(-max(spans) // timedelta(days=1))

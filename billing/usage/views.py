@@ -7,6 +7,7 @@ import zoneinfo
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
+from django.conf import settings
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -306,7 +307,12 @@ def request_lookup(request: HttpRequest) -> HttpResponse:
         return render(
             request,
             "usage/request.html",
-            {"event": None, "request_id": request_id, "not_found": True},
+            {
+                "event": None,
+                "request_id": request_id,
+                "not_found": True,
+                "retention_days": settings.USAGE_RETENTION_DAYS,
+            },
             status=404,
         )
     return render(

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from billing.ledger.reconcile import reconcile_all
@@ -15,6 +16,12 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Checked {result.wallets} wallets, {result.key_counters} key counters and"
             f" {result.team_counters} team counters."
+        )
+        self.stdout.write(
+            f"Within the retained window only: usage events are kept"
+            f" {settings.USAGE_RETENTION_DAYS} days, since"
+            f" {result.window_start:%Y-%m-%d %H:%M} UTC; {result.outside_window} counter(s)"
+            " whose period began earlier were not compared."
         )
         for finding in result.findings:
             self.stderr.write(f"DIFFERENCE {finding.get_kind_display()}: {finding.detail}")

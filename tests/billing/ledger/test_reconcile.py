@@ -113,7 +113,10 @@ def test_clean_data_reconciles_with_no_finding_and_a_zero_exit(busy_org, caplog)
     with caplog.at_level(logging.WARNING, logger="billing.reconcile"):
         out, err = run_command()
 
-    assert "Checked 1 wallets, 6 key counters and 1 team counters." in out
+    # The forever key's `never` counter began before the retained window: not compared.
+    assert "Checked 1 wallets, 5 key counters and 1 team counters." in out
+    assert "usage events are kept 400 days" in out
+    assert "1 counter(s) whose period began earlier were not compared." in out
     assert "Every wallet and counter reconciles." in out
     assert err == ""
     assert ReconciliationFinding.objects.count() == 0

@@ -65,7 +65,7 @@ def test_an_unknown_request_is_a_404(api, key):
     response = api.get("/api/v1/requests/req_nope")
 
     assert response.status_code == 404
-    assert error_of(response)["message"] == "No such request."
+    assert error_of(response)["message"] == "No such request; usage events are kept 400 days."
 
 
 def test_another_orgs_request_is_a_404(api, other_org_key):

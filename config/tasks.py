@@ -1,0 +1,33 @@
+"""The wiring's periodic work: pruning what is kept for a while only (config.retention)."""
+
+import logging
+from datetime import UTC, datetime
+
+from celery import shared_task
+
+from accounts.retention import prune_sign_in_logs
+from billing import retention as billing_retention
+from billing.usage.retention import prune_usage_events
+from gateway_console import retention as tenancy_retention
+from keys import retention as keys_retention
+
+logger = logging.getLogger("config.retention")
+
+
+@shared_task(name="config.tasks.prune")
+def prune() -> dict[str, int]:
+    """Daily (beat, 03:37 UTC): deletes, in batches, the usage events, sign-in logs, show-once
+    nonces, alerts and reconciliation findings past their retention; returns how many of each.
+    The audit log, the ledger and the usage rollups are never pruned; ended sessions go in
+    gateway_console.tasks.clear_expired_sessions."""
+    now = datetime.now(UTC)
+    pruned = {
+        "usage_events": prune_usage_events(now),
+        "sign_in_logs": prune_sign_in_logs(now),
+        "shown_nonces": tenancy_retention.prune_shown_nonces(now)
+        + keys_retention.prune_shown_nonces(now),
+        "alerts": billing_retention.prune_alerts(now),
+        "reconciliation_findings": billing_retention.prune_findings(now),
+    }
+    logger.info("pruned %s", ", ".join(f"{n} {kind}" for kind, n in pruned.items()))
+    return pruned
