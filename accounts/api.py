@@ -22,10 +22,6 @@ from gateway_console.models import Membership, Role, Team
 router = Router(tags=["members"])
 
 
-def _membership(request: HttpRequest) -> Membership:
-    return admin_tokens.as_membership(request.auth)
-
-
 def _refused(refused: Exception) -> ContractError:
     return ContractError(refused.code, refused.status, str(refused))
 
@@ -80,7 +76,7 @@ def list_members(
     request: HttpRequest,
     cursor: str = Query("", max_length=254, description="`next_cursor` of the page before."),
 ):
-    page = selectors.members_page(_membership(request), after=cursor)
+    page = selectors.members_page(admin_tokens.membership_of(request), after=cursor)
     return {"data": [_member_out(m) for m in page.rows], "next_cursor": page.next_cursor}
 
 

@@ -7,6 +7,7 @@ Then the page figures on the large data set, in a database of their own (bench/p
 BENCH_PAGES_SCALE shrinks it, BENCH_PAGES=0 leaves them out).
 """
 
+import collections
 import http.client
 import json
 import os
@@ -27,7 +28,8 @@ import pages
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results.json"
 PORT = int(os.environ.get("BENCH_PORT", "8765"))
-DB_NAME = "gateway_console_bench"
+# make soak (bench/soak.py) builds its own database with the same setup.
+DB_NAME = os.environ.get("BENCH_DATABASE", "gateway_console_bench")
 GATEWAY_TOKEN = "bench-gateway-token"
 KEYS = int(os.environ.get("BENCH_KEYS", "10000"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", "3"))
@@ -121,10 +123,13 @@ class Server:
     requests); the console's pages run gthread workers, which keep signalling the arbiter while
     they stream a long export (a sync worker would be killed by the 30 s worker timeout)."""
 
-    def __init__(self, env: dict | None = None, worker_class: str = "sync"):
+    def __init__(
+        self, env: dict | None = None, worker_class: str = "sync", extra_args: tuple = ()
+    ):
         self.process = None
         self.env = env or ENV
         self.worker_class = worker_class
+        self.extra_args = list(extra_args)
 
     def __enter__(self):
         self.process = subprocess.Popen(
@@ -140,6 +145,7 @@ class Server:
                 *(["--threads", "4"] if self.worker_class == "gthread" else []),
                 "--log-level",
                 "warning",
+                *self.extra_args,
             ],
             cwd=ROOT,
             env=self.env,
@@ -188,8 +194,8 @@ def wrk(path_or_script: str, *, script: bool) -> float:
     return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 
 
-def fixed_rate_latency(
-    plaintext: str,
+def open_loop(
+    plaintexts: list[str],
     rate: int,
     seconds: int,
     connections: int = 8,
@@ -198,20 +204,22 @@ def fixed_rate_latency(
     path: str = "/api/v1/gateway/authorize",
     body: str = json.dumps({"model": "gpt-4o-mini"}),
     gateway_token: bool = True,
-) -> dict:
-    """An open-loop load at a fixed arrival rate: request i is due at start + i/rate, and its
-    latency counts from when it was due, so a slow answer that delays the next request shows
-    up in the figures (no coordinated omission). Authorize by default; a gateway's path with
-    `port` and `path`."""
+    stop_at: float | None = None,
+) -> tuple[list[float], collections.Counter, float]:
+    """An open-loop load at a fixed arrival rate: request i is due at start + i/rate, with the
+    key plaintexts[i % len(plaintexts)], and its latency counts from when it was due, so a slow
+    answer that delays the next request shows up in the figures (no coordinated omission).
+    Returns the latencies (s), the count of each status (0: no answer, the connection failed)
+    and the time taken. No request leaves after `stop_at` (time.perf_counter)."""
     total = rate * seconds
     counter = iter(range(total))
     lock = threading.Lock()
     latencies: list[float] = []
-    failures: list = []
+    statuses: collections.Counter = collections.Counter()
     start = time.perf_counter() + 0.5
-    headers = {"Authorization": f"Bearer {plaintext}", "Content-Type": "application/json"}
+    base = {"Content-Type": "application/json"}
     if gateway_token:
-        headers["X-Gateway-Token"] = GATEWAY_TOKEN
+        base["X-Gateway-Token"] = GATEWAY_TOKEN
 
     def worker() -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
@@ -224,23 +232,45 @@ def fixed_rate_latency(
             delay = due - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
-            conn.request("POST", path, body=body, headers=headers)
-            response = conn.getresponse()
-            response.read()
+            if stop_at is not None and time.perf_counter() > stop_at:
+                return
+            headers = {**base, "Authorization": f"Bearer {plaintexts[i % len(plaintexts)]}"}
+            try:
+                conn.request("POST", path, body=body, headers=headers)
+                response = conn.getresponse()
+                response.read()
+                status = response.status
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                status = 0
             done = time.perf_counter()
-            if response.status != 200:
-                failures.append(response.status)
             with lock:
-                latencies.append(done - due)
+                statuses[status] += 1
+                if status:
+                    latencies.append(done - due)
 
     threads = [threading.Thread(target=worker) for _ in range(connections)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    elapsed = time.perf_counter() - start
+    return latencies, statuses, time.perf_counter() - start
+
+
+def fixed_rate_latency(
+    plaintext: str,
+    rate: int,
+    seconds: int,
+    connections: int = 8,
+    **options,
+) -> dict:
+    """p50 and p99 of an open-loop run (open_loop) with one key, every answer a 200.
+    Authorize by default; a gateway's path with `port`, `path`, `body` and `gateway_token`."""
+    latencies, statuses, elapsed = open_loop([plaintext], rate, seconds, connections, **options)
+    failures = {status: n for status, n in statuses.items() if status != 200}
     if failures:
-        raise RuntimeError(f"fixed-rate run saw non-200 answers: {failures[:5]}")
+        raise RuntimeError(f"fixed-rate run saw non-200 answers (status: count): {failures}")
     latencies.sort()
 
     def percentile(p: float) -> float:
@@ -249,7 +279,7 @@ def fixed_rate_latency(
     return {
         "p50_ms": percentile(0.50),
         "p99_ms": percentile(0.99),
-        "rate": round(total / elapsed, 1),
+        "rate": round(rate * seconds / elapsed, 1),
     }
 
 
@@ -517,9 +547,15 @@ def main() -> None:
         "reset_queries": ("==", results["reset_queries_1k"]),
         **pages.TARGETS,
     }
+    print_table(results, targets)
+    print(f"\n{results['server']}\nwritten to {RESULTS.relative_to(ROOT)}")
+
+
+def print_table(results: dict, targets: dict) -> None:
+    """Each figure, its target and whether it met it (bench/soak.py prints its own too)."""
     print(f"\n{'figure':32} {'value':>14}  target")
     for name, value in results.items():
-        if name in ("measured_at", "server"):
+        if name in ("measured_at", "server", "soak_measured_at", "soak_server"):
             continue
         target = targets.get(name)
         mark = ""
@@ -533,7 +569,6 @@ def main() -> None:
             }[op]
             mark = f"{op} {bound}  {'ok' if ok else 'MISSED'}"
         print(f"{name:32} {value!s:>14}  {mark}")
-    print(f"\n{results['server']}\nwritten to {RESULTS.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

@@ -225,6 +225,11 @@ def actor_for(token: AdminToken, request) -> Actor:
     )
 
 
+def membership_of(request) -> Membership:
+    """What an admin-API call may see: the membership of the token it was made with."""
+    return as_membership(request.auth)
+
+
 def as_membership(token: AdminToken) -> Membership:
     """An unsaved membership that sees what the token may see (the whole org), so that the
     token reads through the same scoped selectors as the console's pages."""

@@ -53,10 +53,6 @@ def admin_token_out(token: AdminToken) -> dict:
     }
 
 
-def _membership(request: HttpRequest):
-    return admin_tokens.as_membership(request.auth)
-
-
 @admin_tokens_router.get(
     "/admin-tokens",
     response={200: AdminTokenPageOut, **errors(*READ)},
@@ -73,7 +69,7 @@ def list_admin_tokens(
         raise ContractError(
             "invalid_cursor", 400, "This cursor is not one this API gave out; start without one."
         )
-    page = admin_tokens.admin_tokens_page(_membership(request), after=cursor)
+    page = admin_tokens.admin_tokens_page(admin_tokens.membership_of(request), after=cursor)
     return {
         "data": [admin_token_out(token) for token in page.rows],
         "next_cursor": page.next_cursor,
@@ -86,4 +82,6 @@ def list_admin_tokens(
     summary="One admin token",
 )
 def get_admin_token(request: HttpRequest, token_id: UUID):
-    return admin_token_out(admin_tokens.admin_token_for(_membership(request), token_id))
+    return admin_token_out(
+        admin_tokens.admin_token_for(admin_tokens.membership_of(request), token_id)
+    )

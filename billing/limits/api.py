@@ -20,7 +20,7 @@ from gateway_console import admin_tokens, selectors
 from gateway_console.api_schemas import READ, WRITE, errors, form_refused
 from gateway_console.contract import ContractError
 from gateway_console.limits import LimitPeriod
-from gateway_console.models import Membership, Team
+from gateway_console.models import Team
 from gateway_console.services import OrgActionRefused
 
 router = Router(tags=["teams"])
@@ -43,10 +43,6 @@ TokenLimit = Annotated[
 RpmLimit = Annotated[
     int, Field(ge=_LIMITS["rpm_limit"].min_value, le=_LIMITS["rpm_limit"].max_value)
 ]
-
-
-def _membership(request: HttpRequest) -> Membership:
-    return admin_tokens.as_membership(request.auth)
 
 
 # Teams
@@ -154,7 +150,7 @@ def list_teams(
     request: HttpRequest,
     cursor: str = Query("", max_length=200, description="`next_cursor` of the page before."),
 ):
-    page = selectors.teams_page(_membership(request), after=cursor)
+    page = selectors.teams_page(admin_tokens.membership_of(request), after=cursor)
     return {"data": [team_out(team) for team in page.rows], "next_cursor": page.next_cursor}
 
 
@@ -166,7 +162,7 @@ def list_teams(
     "`team_name_taken`.",
 )
 def create_team(request: HttpRequest, payload: TeamIn):
-    membership = _membership(request)
+    membership = admin_tokens.membership_of(request)
     actor = admin_tokens.actor_for(request.auth, request)
     name = _name(payload.name)
     limits = _limits(payload.limits.model_dump()) if payload.limits else None
@@ -179,7 +175,7 @@ def create_team(request: HttpRequest, payload: TeamIn):
 
 @router.get("/teams/{team_id}", response={200: TeamOut, **errors(*READ, 404)}, summary="One team")
 def get_team(request: HttpRequest, team_id: UUID):
-    return team_out(selectors.team_for(_membership(request), team_id))
+    return team_out(selectors.team_for(admin_tokens.membership_of(request), team_id))
 
 
 @router.patch(
@@ -191,7 +187,7 @@ def get_team(request: HttpRequest, team_id: UUID):
     "team of the org has (whatever the case) is refused with 409 `team_name_taken`.",
 )
 def update_team(request: HttpRequest, team_id: UUID, payload: TeamPatch):
-    membership = _membership(request)
+    membership = admin_tokens.membership_of(request)
     team = selectors.team_for(membership, team_id)
     given = payload.model_dump(exclude_unset=True)
     name = _name(given["name"]) if given.get("name") is not None else None
@@ -220,7 +216,7 @@ def update_team(request: HttpRequest, team_id: UUID, payload: TeamPatch):
     "in the org, leaving only the team; its usage history stays, without the team.",
 )
 def delete_team(request: HttpRequest, response: HttpResponse, team_id: UUID):
-    team = selectors.team_for(_membership(request), team_id)
+    team = selectors.team_for(admin_tokens.membership_of(request), team_id)
     try:
         services.delete_team(team=team, actor=admin_tokens.actor_for(request.auth, request))
     except OrgActionRefused as refused:

@@ -22,7 +22,6 @@ from billing.usage.selectors import usage_event_for
 from gateway_console import admin_tokens, paging, show_once
 from gateway_console.api_schemas import READ, WRITE, UtcDatetime, errors, form_refused
 from gateway_console.contract import ContractError
-from gateway_console.models import Membership
 from keys import selectors, services
 from keys.api.schemas import (
     BatchIn,
@@ -50,10 +49,6 @@ requests_router = Router(tags=["requests"])
 
 
 # Helpers
-
-
-def _membership(request: HttpRequest) -> Membership:
-    return admin_tokens.as_membership(request.auth)
 
 
 def _actor(request: HttpRequest) -> Actor:
@@ -114,7 +109,7 @@ def list_keys(
             "invalid_cursor", 400, "This cursor is not one this API gave out; start without one."
         )
     page = selectors.keys_visible_to(
-        _membership(request),
+        admin_tokens.membership_of(request),
         search=search,
         team=team,
         status=status or "",
@@ -133,7 +128,7 @@ def list_keys(
     "make a retry safe: a repeat answers 409 instead of creating a second key.",
 )
 def create_key(request: HttpRequest, response: HttpResponse, payload: KeyIn):
-    membership = _membership(request)
+    membership = admin_tokens.membership_of(request)
     key_settings = validated(membership, flat(payload, only_given=False))
     key, plaintext = _shown_once(
         response,
@@ -155,7 +150,7 @@ def create_key(request: HttpRequest, response: HttpResponse, payload: KeyIn):
     description="All of the keys or none; one audit event names them all.",
 )
 def change_keys(request: HttpRequest, payload: BatchIn):
-    membership = _membership(request)
+    membership = admin_tokens.membership_of(request)
     wanted = {str(key_id) for key_id in payload.keys}
     found = selectors.keys_by_ids(membership, sorted(wanted))
     missing = wanted - {str(key.pk) for key in found}
@@ -199,7 +194,7 @@ def change_keys(request: HttpRequest, payload: BatchIn):
 
 @router.get("/keys/{key_id}", response={200: KeyOut, **errors(*READ, 404)}, summary="One key")
 def get_key(request: HttpRequest, key_id: UUID):
-    return key_out(selectors.key_for(_membership(request), key_id))
+    return key_out(selectors.key_for(admin_tokens.membership_of(request), key_id))
 
 
 @router.patch(
@@ -209,7 +204,7 @@ def get_key(request: HttpRequest, key_id: UUID):
     description="Fields left out stay as they are; within `limits` too.",
 )
 def update_key(request: HttpRequest, key_id: UUID, payload: KeyPatch):
-    membership = _membership(request)
+    membership = admin_tokens.membership_of(request)
     key = selectors.key_for(membership, key_id)
     if key.is_deleted:
         raise ContractError("key_action_refused", 409, "A deleted key cannot be changed.")
@@ -242,7 +237,7 @@ def delete_key(request: HttpRequest, key_id: UUID):
 def rotate_key(
     request: HttpRequest, response: HttpResponse, key_id: UUID, payload: RotateIn | None = None
 ):
-    key = selectors.key_for(_membership(request), key_id)
+    key = selectors.key_for(admin_tokens.membership_of(request), key_id)
     key, plaintext = _shown_once(
         response,
         lambda: services.rotate_key(
@@ -275,7 +270,7 @@ def enable_key(request: HttpRequest, key_id: UUID):
 
 
 def _status_action(request: HttpRequest, key_id: UUID, service) -> dict:
-    key = selectors.key_for(_membership(request), key_id)
+    key = selectors.key_for(admin_tokens.membership_of(request), key_id)
     try:
         key = service(key=key, actor=_actor(request))
     except KeyActionRefused as refused:
@@ -308,7 +303,7 @@ def key_usage(
     granularity: Literal["hour", "day"] = Query("day"),
     by_model: bool = Query(False),
 ):
-    key = selectors.key_for(_membership(request), key_id)
+    key = selectors.key_for(admin_tokens.membership_of(request), key_id)
     until = to or timezone.now()
     try:
         since = from_ or until - DEFAULT_SPAN[granularity]
@@ -361,4 +356,4 @@ def key_usage(
     description="Also for requests of keys that have since been deleted.",
 )
 def get_request(request: HttpRequest, request_id: RequestId):
-    return request_out(usage_event_for(_membership(request), request_id))
+    return request_out(usage_event_for(admin_tokens.membership_of(request), request_id))
