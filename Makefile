@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell sha256sum requirements.lock | cut -c1-12)
 
-.PHONY: run test bench lint format install browser clean
+.PHONY: run test bench soak lint format install browser clean
 
 $(STAMP): requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,11 @@ test: $(STAMP)
 bench: $(STAMP)
 	bin/install-bench-tools
 	$(BIN)/python bench/run.py
+
+## Not in `make test` or CI: SOAK_SECONDS (600) of steady load, then 5xx, money drift, RSS growth.
+soak: $(STAMP)
+	bin/install-bench-tools
+	$(BIN)/python bench/soak.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -123,9 +123,7 @@ class Server:
     requests); the console's pages run gthread workers, which keep signalling the arbiter while
     they stream a long export (a sync worker would be killed by the 30 s worker timeout)."""
 
-    def __init__(
-        self, env: dict | None = None, worker_class: str = "sync", extra_args: tuple = ()
-    ):
+    def __init__(self, env: dict | None = None, worker_class: str = "sync", extra_args: tuple = ()):
         self.process = None
         self.env = env or ENV
         self.worker_class = worker_class

@@ -25,6 +25,12 @@ def to_money(value: Decimal | int | str) -> Decimal:
     return amount.quantize(MICRO, rounding=ROUND_HALF_UP)
 
 
+def money_text(value: Decimal | int | str | None) -> str | None:
+    """An amount as the contract writes money: a string of six decimals (`"12.500000"`), or
+    None for none."""
+    return None if value is None else str(to_money(value))
+
+
 def micros_to_money(micros: int) -> Decimal:
     """Integer micro-units (what counters and the ledger hold) as money."""
     return (Decimal(micros) / Decimal(1_000_000)).quantize(MICRO)

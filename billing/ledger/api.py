@@ -5,7 +5,7 @@ from django.http import HttpRequest
 from ninja import Field, Router, Schema
 
 from billing.ledger import selectors
-from billing.money import to_money
+from billing.money import money_text
 from gateway_console import admin_tokens
 from gateway_console.api_schemas import READ, errors
 
@@ -59,11 +59,11 @@ def list_prices(request: HttpRequest):
         "data": [
             {
                 "model": price.model,
-                "input_per_million": str(to_money(price.input_per_million)),
-                "output_per_million": str(to_money(price.output_per_million)),
+                "input_per_million": money_text(price.input_per_million),
+                "output_per_million": money_text(price.output_per_million),
                 "max_output_tokens": price.max_output_tokens,
-                "org_input_per_million": str(to_money(price.input_per_million * multiplier)),
-                "org_output_per_million": str(to_money(price.output_per_million * multiplier)),
+                "org_input_per_million": money_text(price.input_per_million * multiplier),
+                "org_output_per_million": money_text(price.output_per_million * multiplier),
             }
             for price in selectors.prices_for(org)
         ]

@@ -15,7 +15,7 @@ from pydantic import ConfigDict
 
 from billing.limits import services
 from billing.limits.forms import TeamForm, TeamLimitsForm
-from billing.money import to_money
+from billing.money import money_text
 from gateway_console import admin_tokens, selectors
 from gateway_console.api_schemas import READ, WRITE, errors, form_refused
 from gateway_console.contract import ContractError
@@ -107,7 +107,7 @@ def team_out(team: Team) -> dict:
         "id": team.pk,
         "name": team.name,
         "limits": {
-            "spend_cap": None if team.spend_cap is None else str(to_money(team.spend_cap)),
+            "spend_cap": money_text(team.spend_cap),
             "token_limit": team.token_limit,
             "limit_period": team.limit_period,
             "rpm_limit": team.rpm_limit,

@@ -12,7 +12,7 @@ from ninja import Field, Schema
 from pydantic import ConfigDict, StringConstraints
 
 from billing.limits.periods import LimitPeriod
-from billing.money import micros_to_money, to_money
+from billing.money import micros_to_money, money_text
 from billing.usage.models import UsageEvent
 from gateway_console.api_schemas import UtcDatetime
 from keys.forms import MODEL_NAME, KeyForm
@@ -102,10 +102,6 @@ class KeyListOut(Schema):
     data: list[KeyOut]
 
 
-def money_string(value: Decimal | None) -> str | None:
-    return None if value is None else str(to_money(value))
-
-
 def key_out(key: Key) -> dict:
     return {
         "id": key.pk,
@@ -118,8 +114,8 @@ def key_out(key: Key) -> dict:
         "profile": key.profile or None,
         "model_scope": list(key.model_scope),
         "limits": {
-            "monthly_spend_cap": money_string(key.monthly_spend_cap),
-            "cost_limit": money_string(key.cost_limit),
+            "monthly_spend_cap": money_text(key.monthly_spend_cap),
+            "cost_limit": money_text(key.cost_limit),
             "token_limit": key.token_limit,
             "limit_period": key.limit_period,
             "rpm_limit": key.rpm_limit,
