@@ -17,6 +17,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from datetime import UTC, datetime
@@ -125,6 +126,9 @@ class Server:
 
     def __init__(self, env: dict | None = None, worker_class: str = "sync", extra_args: tuple = ()):
         self.process = None
+        # Its log in a file, never a pipe that nobody reads: under a long run Django's warnings
+        # (one a 4xx) would fill the pipe and block the workers.
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the server)
         self.env = env or ENV
         self.worker_class = worker_class
         self.extra_args = list(extra_args)
@@ -148,7 +152,7 @@ class Server:
             cwd=ROOT,
             env=self.env,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=self.log,
         )
         for _ in range(100):
             try:
