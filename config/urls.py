@@ -1,3 +1,4 @@
+from csp.decorators import csp_exempt
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
@@ -10,6 +11,10 @@ from config.health import health
 from gateway_console import views
 from keys import views as keys_views
 from keys.authorize import authorize_view
+
+# What only machines call (load balancers, the gateway) answers JSON no browser renders: no
+# Content-Security-Policy is built for it, which cost ~60 µs a request on the hot path.
+machine = csp_exempt()
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -40,11 +45,11 @@ urlpatterns = [
             )
         ),
     ),
-    path("healthz", health, name="health"),
-    path("api/v1/gateway/authorize", authorize_view, name="gateway-authorize"),
+    path("healthz", machine(health), name="health"),
+    path("api/v1/gateway/authorize", machine(authorize_view), name="gateway-authorize"),
     # Envoy's ext_authz appends the client's path to its path_prefix.
-    re_path(r"^api/v1/gateway/authorize/", authorize_view),
-    path("api/v1/gateway/usage", usage_view, name="gateway-usage"),
+    re_path(r"^api/v1/gateway/authorize/", machine(authorize_view)),
+    path("api/v1/gateway/usage", machine(usage_view), name="gateway-usage"),
     # The admin API (docs/contract.md section 4), after the gateway's own paths.
     path("api/v1/", api.urls),
     # Staff sign in where everyone does (throttled, second factor, audited), then come back.

@@ -21,6 +21,8 @@ from tests.factories import MembershipFactory
 pytestmark = pytest.mark.django_db
 
 ROLES = ("owner", "admin", "member", "auditor", "anonymous")
+# JSON for the gateway and load balancers only: no browser policy (config/urls.py `machine`).
+MACHINE_ROUTES = {"healthz", "api/v1/gateway/authorize", "api/v1/gateway/usage"}
 TEMPLATES = Path(settings.BASE_DIR) / "templates"
 INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)(?![^>]*application/json)[^>]*>", re.I)
 HANDLER = re.compile(r"\son[a-z]+\s*=", re.I)
@@ -35,6 +37,8 @@ def _routes(patterns, prefix: str = "") -> list[str]:
     for pattern in patterns:
         route = getattr(pattern.pattern, "_route", None)
         if route is None:  # a regular expression: the gateway's authorize alias
+            continue
+        if route in MACHINE_ROUTES:
             continue
         if isinstance(pattern, URLResolver):
             if route in ("admin/", "api/v1/"):
@@ -128,3 +132,9 @@ def test_no_template_holds_inline_script_handler_or_style(path):
     assert not INLINE_SCRIPT.search(text)
     assert not HANDLER.search(text)
     assert not STYLE_ATTRIBUTE.search(text)
+
+
+def test_the_gateways_endpoints_build_no_browser_policy(client):
+    assert "Content-Security-Policy" not in client.get("/healthz")
+    assert "Content-Security-Policy" not in client.post("/api/v1/gateway/authorize")
+    assert "Content-Security-Policy" in client.get("/sign-in/")
