@@ -104,7 +104,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Content-Security-Policy and Permissions-Policy on every response (below, SECURITY HEADERS).
-    "csp.middleware.CSPMiddleware",
+    "config.middleware.CSPMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
     "gateway_console.middleware.RequestIdMiddleware",
     # Sessions record the client's address behind PROXY_COUNT proxies and its browser.
