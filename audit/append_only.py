@@ -57,3 +57,14 @@ def _sql(vendor: str, table: str) -> list[str]:
                 BEGIN SELECT RAISE(ABORT, '{message}: DELETE is refused'); END""",
         ]
     raise NotImplementedError(f"append-only triggers are not written for {vendor}")
+
+
+def guarded_tables(cursor) -> list[str]:
+    """The tables of the current PostgreSQL schema that carry the append-only trigger: the
+    triggers themselves are the list (the audit logs, the ledger, the period history)."""
+    cursor.execute(
+        "SELECT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
+        " WHERE c.relnamespace = current_schema()::regnamespace"
+        " AND t.tgname = c.relname || '_no_change' ORDER BY c.relname"
+    )
+    return [name for (name,) in cursor.fetchall()]

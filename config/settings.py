@@ -12,7 +12,7 @@ import dj_database_url
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
-from config import retention
+from config import database_roles, retention
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("CONSOLE_VAR_DIR", BASE_DIR / "var"))
@@ -153,6 +153,10 @@ DATABASES = {
         conn_health_checks=env_bool("CONN_HEALTH_CHECKS", False),
     )
 }
+# Migrations as the tables' owner, the console as an app role (config.database_roles).
+MIGRATE_DATABASE = database_roles.owner_database(
+    os.environ.get("MIGRATE_DATABASE_URL", ""), DATABASES["default"]
+)
 # authorize prepares its key query once per connection (SQL PREPARE). Turn off behind a pooler
 # in transaction mode, where a session's prepared statements do not follow it.
 DB_PREPARED_STATEMENTS = env_bool("DB_PREPARED_STATEMENTS", True)
