@@ -23,6 +23,8 @@ ACTIONS: dict[str, str] = {
     "wallet.adjusted": "adjusted the wallet",
     "wallet.refunded": "refunded to the wallet",
     "alerts.updated": "changed the alert settings",
+    "audit.retention_changed": "changed how long the audit log is kept",
+    "audit.pruned": "exported and pruned the oldest audit events",
     # People and access (accounts): members, invitations, and what happens to a person, which
     # is written in each org they belong to.
     "member.invited": "invited a person",

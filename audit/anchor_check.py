@@ -16,9 +16,9 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from audit.anchor import ORG_CHAIN_PREFIX, PLATFORM_CHAIN, signed_payload
+from audit.anchor import ORG_CHAIN_PREFIX, PLATFORM_CHAIN, anchor_dir, signed_payload
 from audit.anchor_keys import signature_holds
-from audit.models import AuditEvent, PlatformEvent
+from audit.models import AuditEvent, ChainStart, PlatformEvent
 from gateway_console.models import Org
 
 FIELDS = {"v": int, "chain": str, "label": str, "seq": int, "hash": str, "key": str, "sig": str}
@@ -78,28 +78,71 @@ def _parse(where: str, text: str) -> Checkpoint | CheckpointFailure:
     return Checkpoint(where, line)
 
 
+def signature_problem(line: dict, keys: dict[str, Ed25519PublicKey]) -> str | None:
+    """None when a checkpoint line is signed by one of `keys`; else what is wrong."""
+    key = keys.get(line.get("key"))
+    if key is None:
+        return f"is signed by an unknown key ({line.get('key')}): not one of the public keys given"
+    if not isinstance(line.get("sig"), str) or not signature_holds(
+        key, signed_payload(line), line["sig"]
+    ):
+        return "has a signature that does not verify: the checkpoint was altered or forged"
+    return None
+
+
 def _signature_failure(
     checkpoint: Checkpoint, keys: dict[str, Ed25519PublicKey]
 ) -> CheckpointFailure | None:
     line = checkpoint.line
-    key = keys.get(line["key"])
-    if key is None:
-        reason = f"is signed by an unknown key ({line['key']}): not one of the public keys given"
-    elif not signature_holds(key, signed_payload(line), line["sig"]):
-        reason = "has a signature that does not verify: the checkpoint was altered or forged"
-    else:
+    if (reason := signature_problem(line, keys)) is None:
         return None
     return CheckpointFailure(checkpoint.where, line["label"], line["seq"], reason)
 
 
+def vouching_checkpoint(org: Org, *, upto: int, keys: dict[str, Ed25519PublicKey]) -> dict | None:
+    """The newest checkpoint of `org`'s chain in AUDIT_ANCHOR_DIR at or before event `upto`
+    that is signed by one of `keys` and whose event still has the hash it signed (what
+    audit.prune may prune up to); None when there is none, or when the newest such does not
+    match the database (then verify_audit_chain --checkpoints has something to say)."""
+    chain, best = f"{ORG_CHAIN_PREFIX}{org.pk}", None
+    for where, text in _lines(anchor_dir()):
+        parsed = _parse(where, text)
+        if isinstance(parsed, CheckpointFailure) or parsed.line["chain"] != chain:
+            continue
+        line = parsed.line
+        newer = line["seq"] <= upto and (best is None or line["seq"] > best["seq"])
+        if newer and signature_problem(line, keys) is None:
+            best = line
+    if best is None:
+        return None
+    stored = AuditEvent.objects.filter(org=org, seq=best["seq"]).values_list("hash", flat=True)
+    return best if stored.first() == best["hash"] else None
+
+
+def check_chain_starts(keys: dict[str, Ed25519PublicKey], *, org: Org | None = None) -> list[str]:
+    """Every pruned chain's start (audit.prune) must rest on a checkpoint signed by one of
+    `keys`: one line per start that does not."""
+    starts = ChainStart.objects.select_related("org").order_by("org__slug", "seq")
+    if org is not None:
+        starts = starts.filter(org=org)
+    return [
+        f"org {start.org.slug}: the chain's start after #{start.seq} (pruned"
+        f" {start.pruned_at:%Y-%m-%d}) rests on a checkpoint that {problem}"
+        for start in starts
+        if (problem := signature_problem(start.checkpoint, keys)) is not None
+    ]
+
+
 def _events_of(chain: str, orgs: dict[str, Org]):
-    """The events of `chain` and its name, or (None, None) when the database lacks it."""
+    """The events of `chain`, its name and its start after a pruning (seq, hash), or
+    (None, None, None) when the database lacks it."""
     if chain == PLATFORM_CHAIN:
-        return PlatformEvent.objects.all(), "platform log"
+        return PlatformEvent.objects.all(), "platform log", None
     org = orgs.get(chain.removeprefix(ORG_CHAIN_PREFIX))
     if not chain.startswith(ORG_CHAIN_PREFIX) or org is None:
-        return None, None
-    return AuditEvent.objects.filter(org=org), f"org {org.slug}"
+        return None, None, None
+    start = ChainStart.objects.filter(org=org).order_by("-seq").values_list("seq", "hash")
+    return AuditEvent.objects.filter(org=org), f"org {org.slug}", start.first()
 
 
 def _stored_hashes(events, seqs: list[int]) -> dict[int, str]:
@@ -111,13 +154,18 @@ def _stored_hashes(events, seqs: list[int]) -> dict[int, str]:
 
 
 def _check_chain(chain: str, checkpoints: list[Checkpoint], orgs, report) -> None:
-    events, name = _events_of(chain, orgs)
+    events, name, start = _events_of(chain, orgs)
     if events is None:
         for each in checkpoints:
             reason = f"names a chain the database does not have ({chain})"
             report.failures.append(CheckpointFailure(each.where, each.line["label"], None, reason))
         return
     stored = _stored_hashes(events, sorted({each.line["seq"] for each in checkpoints}))
+    if start is not None:
+        # Pruned (audit.prune): the last pruned event lives on as the chain's start; those
+        # before it are in the export, which check_export verifies.
+        stored[start[0]] = start[1]
+        checkpoints = [each for each in checkpoints if each.line["seq"] >= start[0]]
     held = 0
     for each in checkpoints:
         seq, signed = each.line["seq"], each.line["hash"]

@@ -1,16 +1,43 @@
 """Database triggers that make a table append-only: UPDATE and DELETE are refused, and so is
 TRUNCATE while the table holds any row (an empty table has no history to lose, which lets a
-test database be emptied between tests)."""
+test database be emptied between tests).
+
+One exception, for the audit log only (`prunable`): audit.prune deletes exported events behind a
+signed checkpoint. On PostgreSQL it sets PRUNE_SETTING to the table's name for its transaction,
+which the trigger lets through; the console's own role has no DELETE privilege on the table
+(config.database_roles), so only the owner can. SQLite has no such setting: the pruning drops
+the DELETE trigger and puts it back in its one transaction (`deletes_allowed`)."""
+
+from contextlib import contextmanager
 
 from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 
+PRUNE_SETTING = "gateway_console.prune"
+# The one table whose trigger lets a pruning through (migration audit 0006).
+PRUNABLE = frozenset({"audit_auditevent"})
 
-def install(schema_editor: BaseDatabaseSchemaEditor, table: str) -> None:
+
+def install(schema_editor: BaseDatabaseSchemaEditor, table: str, *, prunable=None) -> None:
+    prunable = table in PRUNABLE if prunable is None else prunable
     # Through a plain cursor: the trigger bodies hold '%' placeholders of PL/pgSQL's RAISE,
     # which the schema editor would take for query parameters.
     with schema_editor.connection.cursor() as cursor:
-        for statement in _sql(schema_editor.connection.vendor, table):
+        for statement in _sql(schema_editor.connection.vendor, table, prunable=prunable):
             cursor.execute(statement)
+
+
+@contextmanager
+def deletes_allowed(connection, table: str):
+    """Inside a transaction: lets this transaction delete from a `prunable` table."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT set_config(%s, %s, true)", [PRUNE_SETTING, table])
+            yield
+            cursor.execute("SELECT set_config(%s, '', true)", [PRUNE_SETTING])
+            return
+        cursor.execute(f"DROP TRIGGER {table}_no_delete")
+        yield
+        cursor.execute(_sql("sqlite", table)[1])
 
 
 def uninstall(schema_editor: BaseDatabaseSchemaEditor, table: str) -> None:
@@ -25,13 +52,22 @@ def uninstall(schema_editor: BaseDatabaseSchemaEditor, table: str) -> None:
         schema_editor.execute(f"DROP TRIGGER IF EXISTS {table}_no_delete")
 
 
-def _sql(vendor: str, table: str) -> list[str]:
+def _sql(vendor: str, table: str, *, prunable=False) -> list[str]:
     message = f"{table} is append-only"
     if vendor == "postgresql":
+        pruning = (
+            f"""IF TG_OP = 'DELETE'
+                    AND current_setting('{PRUNE_SETTING}', true) = '{table}' THEN
+                    RETURN OLD;
+                  END IF;"""
+            if prunable
+            else ""
+        )
         return [
             f"""CREATE OR REPLACE FUNCTION {table}_refuse_change() RETURNS trigger
                 LANGUAGE plpgsql AS $$
                 BEGIN
+                  {pruning}
                   RAISE EXCEPTION '{message}: % is refused', TG_OP
                     USING ERRCODE = 'integrity_constraint_violation';
                 END $$""",

@@ -80,11 +80,18 @@ class ChainCheck:
         return self.broken is None
 
 
-def walk_chain(events, *, chain: str, fields: tuple[str, ...] = HASHED_FIELDS) -> ChainCheck:
+def walk_chain(
+    events,
+    *,
+    chain: str,
+    fields: tuple[str, ...] = HASHED_FIELDS,
+    start: tuple[int, str] | None = None,
+) -> ChainCheck:
     """Walks one chain's events in order (constant memory) and stops at the first event that
-    does not hold; `checked` counts the events walked, the broken one included."""
-    expected_prev = GENESIS_HASH
-    expected_seq = 1
+    does not hold; `checked` counts the events walked, the broken one included. A chain whose
+    oldest events were pruned (audit.prune) starts after `start`, (seq, hash) of the last
+    pruned event."""
+    expected_seq, expected_prev = (start[0] + 1, start[1]) if start else (1, GENESIS_HASH)
     checked = 0
     for event in events.order_by("seq").iterator(chunk_size=2000):
         checked += 1
@@ -103,10 +110,20 @@ def walk_chain(events, *, chain: str, fields: tuple[str, ...] = HASHED_FIELDS) -
 
 
 def check_chain(org) -> ChainCheck:
-    """Walks the org's chain (walk_chain)."""
-    from audit.models import AuditEvent
+    """Walks the org's chain (walk_chain), from its start after a pruning if it had one. The
+    start must be the event its checkpoint names (its signature is checked where the public key
+    is: audit.anchor_check.check_chain_starts)."""
+    from audit.models import AuditEvent, ChainStart
 
-    return walk_chain(AuditEvent.objects.filter(org=org), chain=f"org {org.slug}")
+    name = f"org {org.slug}"
+    start = ChainStart.objects.filter(org=org).order_by("-seq").first()
+    if start is None:
+        return walk_chain(AuditEvent.objects.filter(org=org), chain=name)
+    if (start.checkpoint.get("seq"), start.checkpoint.get("hash")) != (start.seq, start.hash):
+        reason = "is where a pruning says the chain starts, but not what its checkpoint signed"
+        return ChainCheck(0, ChainBreak(name, start.seq, start.pk, reason))
+    events = AuditEvent.objects.filter(org=org, seq__gt=start.seq)
+    return walk_chain(events, chain=name, start=(start.seq, start.hash))
 
 
 def check_platform_chain() -> ChainCheck:

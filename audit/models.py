@@ -81,3 +81,26 @@ class PlatformEvent(ChainedEvent):
 
     class Meta:
         ordering = ["-seq"]
+
+
+class ChainStart(models.Model):
+    """Where an org's chain begins once its oldest events were exported and pruned
+    (audit.prune): the last pruned event's seq and hash, and the signed checkpoint of that very
+    event that allowed the pruning. The next event links to `hash`; verification checks the
+    checkpoint's signature. Append-only like the log (migration 0006); the newest row counts."""
+
+    org = models.ForeignKey(Org, on_delete=models.PROTECT, related_name="audit_chain_starts")
+    seq = models.PositiveBigIntegerField(help_text="The last pruned event's position.")
+    hash = models.CharField(max_length=64)
+    checkpoint = models.JSONField(help_text="The signed checkpoint of event `seq`.")
+    export_name = models.CharField(max_length=200, help_text="The export file's name.")
+    pruned = models.PositiveBigIntegerField(help_text="Events deleted by this pruning.")
+    pruned_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["org", "seq"], name="audit_chain_start_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.org} from #{self.seq + 1}"

@@ -3,15 +3,18 @@ read only; owners, admins and auditors may use them, members may not."""
 
 from zoneinfo import ZoneInfo
 
+from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from audit import export, selectors
+from audit import export, prune, selectors
 from audit.actions import ACTIONS
 from audit.chain import check_chain
-from audit.forms import EventFilterForm
+from audit.forms import EventFilterForm, RetentionForm
+from gateway_console import step_up
+from gateway_console.actors import Actor
 from gateway_console.paging import NEWEST_FIRST, cursors, pager_links, render_list
 from gateway_console.roles import role_required
 
@@ -109,3 +112,27 @@ def chain_check(request: HttpRequest) -> HttpResponse:
     context = _page_context(request)
     context["chain_check"] = result
     return render(request, "audit/list.html", context)
+
+
+@role_required("owner")
+@step_up.required(when=lambda request: request.method == "POST")
+@require_http_methods(["GET", "POST"])
+def retention(request: HttpRequest) -> HttpResponse:
+    """How long the org keeps its audit log: for good (the default), or an owner's opt-in to
+    exporting, then pruning, what is older (audit.prune)."""
+    org = request.membership.org
+    days = org.audit_retention_days
+    data = request.POST if request.method == "POST" else step_up.resumed(request)
+    form = RetentionForm(data, initial={"prune": days is not None, "days": days or 730})
+    if request.method == "POST" and form.is_valid():
+        chosen = form.chosen_days()
+        if prune.set_retention(org=org, days=chosen, actor=Actor.from_request(request)):
+            messages.success(
+                request,
+                "The audit log is now kept for good."
+                if chosen is None
+                else f"Audit events older than {chosen} days will be exported, then pruned.",
+            )
+        return redirect("audit:list")
+    context = {"form": form, "org": org, "start": prune.chain_start(org)}
+    return render(request, "audit/retention.html", context)

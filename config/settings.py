@@ -354,6 +354,8 @@ CELERY_TIMEZONE = "UTC"
 AUDIT_ANCHOR_KEY = os.environ.get("AUDIT_ANCHOR_KEY", "")
 AUDIT_ANCHOR_PUBLIC_KEY = os.environ.get("AUDIT_ANCHOR_PUBLIC_KEY", "")
 AUDIT_ANCHOR_DIR = Path(os.environ.get("AUDIT_ANCHOR_DIR") or VAR_DIR / "audit-checkpoints")
+# Where audit.prune writes an opted-in org's events before pruning them.
+AUDIT_EXPORT_DIR = Path(os.environ.get("AUDIT_EXPORT_DIR") or VAR_DIR / "audit-exports")
 
 # Email: alerts go to each org's owners and admins. With DEBUG on, the console backend prints
 # them to the terminal; otherwise SMTP, configured from the environment.

@@ -72,6 +72,11 @@ class Org(models.Model):
     require_two_factor = models.BooleanField(
         "require two-factor for owners and admins", default=True
     )
+    # None: the audit log is kept for good. Else an owner opted in to exporting, then pruning,
+    # the events older than this many days, each time behind a signed checkpoint (audit.prune).
+    audit_retention_days = models.PositiveIntegerField(
+        "audit log retention (days)", null=True, blank=True
+    )
     created_at = models.DateTimeField(default=dj_timezone.now)
 
     def __str__(self) -> str:

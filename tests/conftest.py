@@ -16,6 +16,7 @@ pytest_plugins = ["tests.support.api", "tests.support.keys"]
 APPEND_ONLY_TABLES = [
     "audit_auditevent",
     "audit_platformevent",
+    "audit_chainstart",
     "billing_walletentry",
     "billing_counterperiod",
 ]

@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 OWNER, APP = "gateway_console_owner", "gateway_console_app"
 APPEND_ONLY = [
     "audit_auditevent",
+    "audit_chainstart",
     "audit_platformevent",
     "billing_counterperiod",
     "billing_walletentry",
@@ -46,15 +47,18 @@ class Server:
             self.url(role).replace("postgres://", "postgresql://"), autocommit=True
         )
 
-    def run(self, command: list[str], **env) -> subprocess.CompletedProcess:
+    def environment(self) -> dict:
         base = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
         base.update(
             PGHOST=self.host,
             PGPORT=self.port,
             PGUSER=self.superuser,
             DJANGO_SETTINGS_MODULE="tests.settings",
-            **env,
         )
+        return base
+
+    def run(self, command: list[str], **env) -> subprocess.CompletedProcess:
+        base = {**self.environment(), **env}
         done = subprocess.run(
             command, cwd=ROOT, env=base, capture_output=True, text=True, timeout=300
         )
@@ -215,3 +219,27 @@ def test_without_migrate_database_url_nothing_changes():
         "postgres://console_owner:pw@db:6432/console", APP_DATABASE
     )
     assert (owner["USER"], owner["PASSWORD"], owner["PORT"]) == ("console_owner", "pw", 6432)
+
+
+def test_only_the_owner_may_prune_an_audit_log(server, walk):
+    """An org that opted in is pruned by `prune_audit_log` as the owner; the app role's daily
+    task and the command without MIGRATE_DATABASE_URL may not delete."""
+    with server.connect(APP) as app:
+        app.execute("UPDATE gateway_console_org SET audit_retention_days = 365")
+    as_app = subprocess.run(
+        [sys.executable, "manage.py", "prune_audit_log"],
+        cwd=ROOT,
+        env={**server.environment(), "DATABASE_URL": server.url(APP)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert as_app.returncode != 0
+    assert "This database role may not delete audit events" in as_app.stderr
+
+    done = server.run(
+        [sys.executable, "manage.py", "prune_audit_log"],
+        DATABASE_URL=server.url(APP),
+        MIGRATE_DATABASE_URL=server.url(OWNER),
+    )
+    assert "org acme: nothing pruned: no event is older than" in done.stdout

@@ -2,9 +2,10 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from audit.anchor_check import CheckpointReport, check_checkpoints
+from audit.anchor_check import check_chain_starts, check_checkpoints
 from audit.anchor_keys import AnchorKeyError, verifying_keys
 from audit.chain import ChainBreak, check_platform_chain, first_break
+from audit.prune import check_export
 from gateway_console.models import Org
 
 
@@ -12,7 +13,8 @@ class Command(BaseCommand):
     help = (
         "Checks every org's audit chain and the platform log's (or one org's); exits non-zero "
         "naming the first broken event. With --checkpoints, also checks the chains against "
-        "their signed checkpoints (audit anchoring)."
+        "their signed checkpoints (audit anchoring), and every pruned chain's start against "
+        "its. With --export, also checks exports of pruned events on their own."
     )
 
     def add_arguments(self, parser):
@@ -26,13 +28,22 @@ class Command(BaseCommand):
             "checkpoint's signature must verify and its event must still have its hash.",
         )
         parser.add_argument(
+            "--export",
+            dest="exports",
+            action="append",
+            default=[],
+            metavar="FILE",
+            help="An export of pruned events (AUDIT_EXPORT_DIR/<org>/…jsonl); may be repeated: "
+            "each must hash, link and end at its signed checkpoint's event.",
+        )
+        parser.add_argument(
             "--public-key",
             default="",
             help="The public key(s) that signed the checkpoints (base64 or PEM, comma-separated); "
             "AUDIT_ANCHOR_PUBLIC_KEY and AUDIT_ANCHOR_KEY's when left out.",
         )
 
-    def handle(self, *args, org: str | None, checkpoints: str | None, public_key: str, **options):
+    def handle(self, *args, org, checkpoints, public_key: str, exports: list[str], **options):
         orgs = Org.objects.order_by("slug")
         if org:
             orgs = orgs.filter(slug=org)
@@ -43,10 +54,11 @@ class Command(BaseCommand):
             found.append(self._report("platform log", check_platform_chain().broken))
         broken = [str(each) for each in found if each]
         if checkpoints:
-            report = self._check_checkpoints(
+            broken += self._check_checkpoints(
                 Path(checkpoints), public_key, orgs.first() if org else None
             )
-            broken += [str(each) for each in report.failures]
+        for path in exports:
+            broken += self._check_export(Path(path), public_key)
         if broken:
             raise CommandError(f"The audit chain does not hold: {broken[0]}")
         self.stdout.write(self.style.SUCCESS("Every audit chain holds."))
@@ -58,9 +70,7 @@ class Command(BaseCommand):
             self.stdout.write(f"ok {name}")
         return broken
 
-    def _check_checkpoints(self, directory: Path, public_key: str, org) -> CheckpointReport:
-        if not directory.is_dir():
-            raise CommandError(f"No checkpoint directory {directory}.")
+    def _keys(self, public_key: str) -> dict:
         try:
             keys = verifying_keys(public_key)
         except AnchorKeyError as error:
@@ -70,6 +80,21 @@ class Command(BaseCommand):
                 "No public key to verify checkpoints with: pass --public-key, or set "
                 "AUDIT_ANCHOR_PUBLIC_KEY or AUDIT_ANCHOR_KEY."
             )
+        return keys
+
+    def _check_export(self, path: Path, public_key: str) -> list[str]:
+        if not path.is_file():
+            raise CommandError(f"No export {path}.")
+        if (problem := check_export(path, self._keys(public_key))) is not None:
+            self.stderr.write(f"BROKEN {problem}")
+            return [problem]
+        self.stdout.write(f"ok {path.name}")
+        return []
+
+    def _check_checkpoints(self, directory: Path, public_key: str, org) -> list[str]:
+        if not directory.is_dir():
+            raise CommandError(f"No checkpoint directory {directory}.")
+        keys = self._keys(public_key)
         report = check_checkpoints(directory, keys, org=org)
         if not report.checked and report.holds:
             raise CommandError(f"No checkpoint to check in {directory}.")
@@ -78,4 +103,7 @@ class Command(BaseCommand):
         for name, (held, top) in sorted(report.held.items()):
             self.stdout.write(f"ok {name}: {held} checkpoint(s), up to event #{top}")
         self.stdout.write(f"{report.checked} checkpoint(s) in {report.files} file(s) checked")
-        return report
+        starts = check_chain_starts(keys, org=org)
+        for problem in starts:
+            self.stderr.write(f"BROKEN {problem}")
+        return [str(each) for each in report.failures] + starts
