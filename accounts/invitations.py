@@ -104,7 +104,7 @@ def _send(invitation: Invitation, base_url: str) -> None:
 
 
 def _check_can_invite(org: Org, email: str, role: str, acting_role: str) -> None:
-    if role not in {choice.value for choice in Role}:
+    if role not in Role.values:
         raise InvitationRefused(
             f"{role!r} is not a role: owner, admin, member or auditor.",
             code="invalid_request",

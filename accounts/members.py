@@ -19,8 +19,6 @@ import audit
 from audit import Actor
 from gateway_console.models import Membership, Org, Role, Team, User
 
-ROLES = {choice.value for choice in Role}
-
 
 class MemberActionRefused(Exception):
     """The change breaks one of the rules above; the message says which. `code` is the admin
@@ -71,7 +69,7 @@ def _check_not_last_owner(membership: Membership, what: str) -> None:
 @transaction.atomic
 def change_role(*, membership: Membership, role: str, actor: Actor, acting_role: str) -> bool:
     """Returns False when the member already has the role (nothing is written)."""
-    if role not in ROLES:
+    if role not in Role.values:
         raise MemberActionRefused(f"{role!r} is not a role: owner, admin, member or auditor.")
     _lock_org(membership)
     membership = Membership.objects.select_for_update().select_related("user").get(pk=membership.pk)

@@ -5,7 +5,6 @@ from django.db import transaction
 
 import audit
 from audit import Actor
-from gateway_console.actors import client_ip
 from gateway_console.models import Membership, User
 
 
@@ -26,12 +25,4 @@ def person_actor(user: User, *, request=None) -> Actor:
     sign-in, an accepted invitation) or after."""
     if request is None:
         return Actor(type="user", id=str(user.pk), label=user.email, user=user)
-    return Actor(
-        type="user",
-        id=str(user.pk),
-        label=user.email,
-        ip_address=client_ip(request),
-        user_agent=request.headers.get("User-Agent", "")[:300],
-        request_id=getattr(request, "request_id", ""),
-        user=user,
-    )
+    return Actor.from_request(request, user=user)

@@ -30,13 +30,12 @@ def on_signed_in(sender, request, user, **kwargs) -> None:
 def record_sign_in(request, user: User) -> None:
     """A person signed in through the sign-in pages (the only way in: Django admin's sign-in
     sends people there too)."""
-    with transaction.atomic():
-        record_in_each_org(
-            user,
-            actor=person_actor(user, request=request),
-            action="user.signed_in",
-            data={"second_factor": bool(getattr(user, "otp_device", None))},
-        )
+    record_in_each_org(
+        user,
+        actor=person_actor(user, request=request),
+        action="user.signed_in",
+        data={"second_factor": bool(getattr(user, "otp_device", None))},
+    )
 
 
 def on_failed(sender, credentials, request=None, **kwargs) -> None:
@@ -68,10 +67,9 @@ def on_locked_out(sender, request=None, username=None, **kwargs) -> None:
     user = _user_of(username)
     if user is None:
         return
-    with transaction.atomic():
-        record_in_each_org(
-            user,
-            actor=person_actor(user, request=request),
-            action="user.locked_out",
-            data={"limit": "pair"},
-        )
+    record_in_each_org(
+        user,
+        actor=person_actor(user, request=request),
+        action="user.locked_out",
+        data={"limit": "pair"},
+    )

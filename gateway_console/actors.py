@@ -22,17 +22,22 @@ class Actor:
     user: Any = None
 
     @classmethod
-    def from_request(cls, request) -> "Actor":
-        membership = getattr(request, "membership", None)
+    def from_request(cls, request, *, user=None) -> "Actor":
+        """The signed-in person making the request, with their role in the org at hand; or
+        `user`, the person a request acts for before or apart from a sign-in (a failed sign-in,
+        an accepted invitation, a password reset), with no role: it is written in each of
+        their orgs (accounts.people)."""
+        membership = getattr(request, "membership", None) if user is None else None
+        user = request.user if user is None else user
         return cls(
             type="user",
-            id=str(request.user.pk),
-            label=request.user.email,
+            id=str(user.pk),
+            label=user.email,
             role=membership.role if membership else "",
             ip_address=client_ip(request),
             user_agent=request.headers.get("User-Agent", "")[:300],
             request_id=getattr(request, "request_id", ""),
-            user=request.user,
+            user=user,
         )
 
     @classmethod

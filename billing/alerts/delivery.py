@@ -27,14 +27,14 @@ from gateway_console.models import AdminToken, Membership, Role, Team
 logger = logging.getLogger("billing.alerts")
 
 
-def _owner_id(alert: Alert) -> uuid.UUID | None:
+def owner_id(alert: Alert) -> uuid.UUID | None:
     try:
         return uuid.UUID(alert.subject.split("/")[0])
     except ValueError:
         return None
 
 
-def _cap_label(alert: Alert) -> str:
+def cap_label(alert: Alert) -> str:
     caps = TEAM_CAPS if alert.kind == AlertKind.TEAM_CAP else KEY_CAPS
     cap = alert.subject.partition("/")[2]
     return caps[cap].label if cap in caps else "cap"
@@ -47,11 +47,9 @@ def _names(model, ids: set) -> dict:
 def titles(alerts: list[Alert]) -> dict[int, str]:
     """A one-line title per alert, naming its key, team or admin token (three queries at
     most)."""
-    key_ids = {
-        _owner_id(a) for a in alerts if a.kind in (AlertKind.KEY_CAP, AlertKind.KEY_EXPIRING)
-    }
-    team_ids = {_owner_id(a) for a in alerts if a.kind == AlertKind.TEAM_CAP}
-    token_ids = {_owner_id(a) for a in alerts if a.kind == AlertKind.ADMIN_TOKEN_EXPIRING}
+    key_ids = {owner_id(a) for a in alerts if a.kind in (AlertKind.KEY_CAP, AlertKind.KEY_EXPIRING)}
+    team_ids = {owner_id(a) for a in alerts if a.kind == AlertKind.TEAM_CAP}
+    token_ids = {owner_id(a) for a in alerts if a.kind == AlertKind.ADMIN_TOKEN_EXPIRING}
     names_of_keys = key_names(key_ids)
     team_names = _names(Team, team_ids)
     token_names = _names(AdminToken, token_ids)
@@ -60,19 +58,19 @@ def titles(alerts: list[Alert]) -> dict[int, str]:
         if a.kind == AlertKind.WALLET_LOW:
             result[a.pk] = f"Wallet below {money.display(Decimal(a.threshold))}"
         elif a.kind == AlertKind.KEY_EXPIRING:
-            result[a.pk] = f"Key {names_of_keys.get(_owner_id(a), '?')} expires on {a.threshold}"
+            result[a.pk] = f"Key {names_of_keys.get(owner_id(a), '?')} expires on {a.threshold}"
         elif a.kind == AlertKind.ADMIN_TOKEN_EXPIRING:
-            name = token_names.get(_owner_id(a), "?")
+            name = token_names.get(owner_id(a), "?")
             result[a.pk] = f"Admin token {name} expires on {a.threshold}"
         elif a.kind == AlertKind.TEAM_CAP:
             result[a.pk] = (
-                f"Team {team_names.get(_owner_id(a), '?')} passed {a.threshold}% of its "
-                f"{_cap_label(a)}"
+                f"Team {team_names.get(owner_id(a), '?')} passed {a.threshold}% of its "
+                f"{cap_label(a)}"
             )
         else:
             result[a.pk] = (
-                f"Key {names_of_keys.get(_owner_id(a), '?')} passed {a.threshold}% of its "
-                f"{_cap_label(a)}"
+                f"Key {names_of_keys.get(owner_id(a), '?')} passed {a.threshold}% of its "
+                f"{cap_label(a)}"
             )
     return result
 

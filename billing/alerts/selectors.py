@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from billing import money
 from billing.alerts.common import BADGE_MAX, BADGE_WINDOW, PAGE_SIZE, SEEN_SESSION_KEY
-from billing.alerts.delivery import _cap_label, _owner_id, shown_error
+from billing.alerts.delivery import cap_label, owner_id, shown_error
 from billing.alerts.models import Alert, AlertKind, AlertSettings
 from gateway_console.models import Membership
 from gateway_console.paging import Column, Page, keyset_page
@@ -43,11 +43,11 @@ def _threshold_label(alert: Alert) -> str:
         return f"below {money.display(Decimal(alert.threshold))}"
     if alert.kind in (AlertKind.KEY_EXPIRING, AlertKind.ADMIN_TOKEN_EXPIRING):
         return f"expires {alert.threshold}"
-    return f"{alert.threshold}% of {_cap_label(alert)}"
+    return f"{alert.threshold}% of {cap_label(alert)}"
 
 
 def _link(alert: Alert) -> str | None:
-    owner = _owner_id(alert)
+    owner = owner_id(alert)
     if owner is None or alert.kind == AlertKind.WALLET_LOW:
         return None
     if alert.kind == AlertKind.TEAM_CAP:

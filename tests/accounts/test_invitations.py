@@ -8,6 +8,7 @@ from urllib.parse import quote
 import pytest
 import time_machine
 from django.contrib.auth import SESSION_KEY
+from django.core.mail.backends import locmem
 from django.utils import timezone
 
 from accounts.models import Invitation
@@ -210,6 +211,18 @@ def test_members_and_auditors_cannot_invite(member_client, auditor_client):
     assert not Invitation.objects.exists()
 
 
-def test_smtp_errors_are_oserrors():
-    # The service catches OSError: smtplib's errors are its subclasses.
-    assert issubclass(smtplib.SMTPException, OSError)
+def test_when_the_mail_server_refuses_the_address_nothing_is_kept(admin_client, org, monkeypatch):
+    """An SMTP refusal, not only a connection that fails (the service catches OSError, which
+    smtplib's errors are)."""
+
+    def refuse(self, messages):
+        raise smtplib.SMTPRecipientsRefused({"new@example.com": (550, b"No such user")})
+
+    monkeypatch.setattr(locmem.EmailBackend, "send_messages", refuse)
+
+    response = _invite(admin_client)
+
+    assert response.status_code == 200
+    assert "could not be sent" in response.content.decode()
+    assert not Invitation.objects.exists()
+    assert not AuditEvent.objects.filter(org=org, action="member.invited").exists()

@@ -18,7 +18,7 @@ from audit.models import AuditEvent
 from billing.limits.services import create_team
 from keys import services as key_services
 from keys.services import KeySettings
-from tests.audit.test_verify_audit_chain import _tamper
+from tests.audit.anchoring import tamper
 
 pytestmark = pytest.mark.django_db
 
@@ -137,7 +137,7 @@ def test_an_export_of_a_tampered_chain_fails_the_recipe_at_that_event(
     admin_client, org, tmp_path, fmt
 ):
     _events(org, 12)
-    _tamper(org, 7, "actor_label")
+    tamper(AuditEvent.objects.get(org=org, seq=7), "actor_label")
 
     body = _body(admin_client.get(reverse("audit:export", args=[fmt])))
 

@@ -7,7 +7,7 @@ from django.urls import reverse
 from audit import Actor
 from audit.models import AuditEvent
 from billing.limits.services import create_team
-from tests.audit.test_verify_audit_chain import _tamper
+from tests.audit.anchoring import tamper
 
 pytestmark = pytest.mark.django_db
 
@@ -31,7 +31,7 @@ def test_it_reports_that_the_whole_chain_holds(request, client_name, chain):
 
 
 def test_it_names_the_first_broken_event(admin_client, chain, org):
-    _tamper(org, 3, "target_label")
+    tamper(AuditEvent.objects.get(org=org, seq=3), "target_label")
 
     response = admin_client.post(URL)
 

@@ -6,16 +6,17 @@ from io import StringIO
 import pytest
 from django.contrib.auth.models import Permission
 from django.core.management import CommandError, call_command
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, transaction
 from django.test import Client
 from django.urls import reverse
 
 import audit
-from audit import Actor, append_only
+from audit import Actor
 from audit.chain import GENESIS_HASH, PLATFORM_HASHED_FIELDS, check_platform_chain, event_hash
 from audit.models import PlatformEvent
 from audit.services import AuditOutsideTransaction
 from billing.ledger.models import Plan
+from tests.audit.anchoring import tamper
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -43,27 +44,6 @@ def _verify(*args) -> str:
     out = StringIO()
     call_command("verify_audit_chain", *args, stdout=out, stderr=StringIO())
     return out.getvalue()
-
-
-def _tamper(seq: int, field: str) -> None:
-    """Changes one character of one stored platform event, past the triggers (as in
-    test_verify_audit_chain), which come back at once."""
-    event = PlatformEvent.objects.get(seq=seq)
-    value = getattr(event, field)
-    tampered = value[:-1] + ("x" if value[-1] != "x" else "y")
-    sql = f"UPDATE {TABLE} SET {field} = %s WHERE id = %s"
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            cursor.execute(f"ALTER TABLE {TABLE} DISABLE TRIGGER USER")
-            cursor.execute(sql, [tampered, event.pk])
-            cursor.execute(f"ALTER TABLE {TABLE} ENABLE TRIGGER USER")
-    else:
-        editor = connection.schema_editor()
-        append_only.uninstall(editor, TABLE)
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [tampered, event.pk])
-        append_only.install(editor, TABLE)
 
 
 def test_events_are_numbered_and_linked_from_genesis(plans):
@@ -95,7 +75,7 @@ def test_verify_audit_chain_checks_the_platform_log_too(plans, org):
 
 
 def test_verify_audit_chain_names_a_tampered_platform_event(plans, org):
-    _tamper(2, "target_label")
+    tamper(PlatformEvent.objects.get(seq=2), "target_label")
 
     with pytest.raises(CommandError, match=r"platform log: event #2 .*hash mismatch"):
         _verify()
@@ -105,7 +85,7 @@ def test_verify_audit_chain_names_a_tampered_platform_event(plans, org):
 
 
 def test_a_changed_action_is_found_too(plans):
-    _tamper(3, "action")
+    tamper(PlatformEvent.objects.get(seq=3), "action")
 
     assert str(check_platform_chain().broken).startswith("platform log: event #3 ")
 

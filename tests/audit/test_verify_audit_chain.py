@@ -4,11 +4,12 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, transaction
 
-from audit import Actor, append_only
+from audit import Actor
 from audit.models import AuditEvent
 from billing.limits.services import create_team
+from tests.audit.anchoring import tamper
 
 pytestmark = pytest.mark.django_db
 
@@ -28,31 +29,6 @@ def _verify(*args) -> str:
     return out.getvalue()
 
 
-def _tamper(org, seq: int, field: str) -> None:
-    """Changes one character of one stored event, as someone with the table owner's rights
-    could: past the append-only triggers, which come back at once."""
-    event = AuditEvent.objects.get(org=org, seq=seq)
-    value = getattr(event, field)
-    tampered = value[:-1] + ("x" if value[-1] != "x" else "y")
-    sql = f"UPDATE {TABLE} SET {field} = %s WHERE id = %s"
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            # ALTER TABLE waits for no pending (deferred foreign key) trigger events.
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            cursor.execute(f"ALTER TABLE {TABLE} DISABLE TRIGGER USER")
-            cursor.execute(sql, [tampered, event.pk])
-            cursor.execute(f"ALTER TABLE {TABLE} ENABLE TRIGGER USER")
-    else:
-        # SQLite's schema editor refuses to open inside the test's transaction; its execute()
-        # alone is all uninstall/install need.
-        editor = connection.schema_editor()
-        append_only.uninstall(editor, TABLE)
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [tampered, event.pk])
-        append_only.install(editor, TABLE)
-    assert AuditEvent.objects.get(pk=event.pk).__dict__[field] == tampered
-
-
 def test_it_exits_cleanly_when_every_chain_holds(chains):
     out = _verify()
 
@@ -62,7 +38,7 @@ def test_it_exits_cleanly_when_every_chain_holds(chains):
 
 
 def test_it_names_the_event_whose_label_changed_by_one_character(chains, org):
-    _tamper(org, 2, "target_label")
+    tamper(AuditEvent.objects.get(org=org, seq=2), "target_label")
 
     with pytest.raises(CommandError) as raised:
         _verify()
@@ -74,14 +50,14 @@ def test_it_names_the_event_whose_label_changed_by_one_character(chains, org):
 
 
 def test_it_names_the_event_whose_actor_changed(chains, org):
-    _tamper(org, 2, "actor_label")
+    tamper(AuditEvent.objects.get(org=org, seq=2), "actor_label")
 
     with pytest.raises(CommandError, match=r"org acme: event #2 .*hash mismatch"):
         _verify()
 
 
 def test_it_checks_only_the_org_asked_for(chains, org):
-    _tamper(org, 2, "target_label")
+    tamper(AuditEvent.objects.get(org=org, seq=2), "target_label")
 
     out = _verify("--org", "globex")
 
@@ -97,7 +73,7 @@ def test_it_refuses_an_unknown_org(chains):
 
 
 def test_the_triggers_are_back_after_tampering(chains, org):
-    _tamper(org, 2, "target_label")
+    tamper(AuditEvent.objects.get(org=org, seq=2), "target_label")
 
     with pytest.raises(DatabaseError), transaction.atomic():
         AuditEvent.objects.filter(org=org, seq=1).update(target_label="again")

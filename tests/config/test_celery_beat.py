@@ -3,12 +3,9 @@ every minute, the task calls the service, and a real worker and beat, started he
 Redis and the test database, reset an ended period on schedule."""
 
 import os
-import subprocess
-import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 import time_machine
@@ -21,8 +18,8 @@ from billing.limits.periods import LimitPeriod, period_bounds
 from config.celery import app
 from keys.models import Key
 from tests.factories import OrgFactory
+from tests.support.processes import database_url, start_celery, stop
 
-ROOT = Path(__file__).resolve().parents[2]
 BROKER_URL = "redis://127.0.0.1:6379/7"
 PROOF_TIMEOUT = 30
 
@@ -82,32 +79,6 @@ def test_the_task_resets_the_periods_that_ended_by_the_clock():
     assert CounterPeriod.objects.get(counter=counter).spend_micros == 1_234
 
 
-def _database_url() -> str:
-    db = connection.settings_dict
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-
-
-def _start(args: list[str], env: dict, log: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", *args],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-    )
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
 @pytest.mark.skipif(
     connection.vendor != "postgresql", reason="a worker process needs a shared database server"
 )
@@ -122,7 +93,7 @@ def test_a_real_worker_and_beat_reset_an_ended_period_on_schedule(tmp_path):
         **os.environ,
         # The real settings, not the test settings: those run tasks eagerly, inside beat.
         "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DATABASE_URL": _database_url(),
+        "DATABASE_URL": database_url(),
         "REDIS_URL": BROKER_URL,
         "CELERY_TASK_ALWAYS_EAGER": "0",
         "RESET_PERIODS_EVERY_SECONDS": "1",
@@ -131,7 +102,7 @@ def test_a_real_worker_and_beat_reset_an_ended_period_on_schedule(tmp_path):
         "LOG_LEVEL": "INFO",
     }
     worker_log, beat_log = tmp_path / "worker.log", tmp_path / "beat.log"
-    worker = _start(
+    worker = start_celery(
         [
             "worker",
             "--pool=solo",
@@ -144,7 +115,7 @@ def test_a_real_worker_and_beat_reset_an_ended_period_on_schedule(tmp_path):
         env,
         worker_log,
     )
-    beat = _start(
+    beat = start_celery(
         ["beat", f"--schedule={tmp_path / 'celerybeat-schedule'}", "--loglevel=INFO"],
         env,
         beat_log,
@@ -158,8 +129,8 @@ def test_a_real_worker_and_beat_reset_an_ended_period_on_schedule(tmp_path):
             assert beat.poll() is None, beat_log.read_text()
             time.sleep(0.25)
     finally:
-        _stop(beat)
-        _stop(worker)
+        stop(beat)
+        stop(worker)
 
     logs = f"worker:\n{worker_log.read_text()}\nbeat:\n{beat_log.read_text()}"
     closed = CounterPeriod.objects.filter(counter=counter).first()

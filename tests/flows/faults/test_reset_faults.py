@@ -7,12 +7,9 @@ counters not yet due untouched."""
 import os
 import re
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -23,6 +20,7 @@ from billing.limits.periods import LimitPeriod, period_bounds
 from keys.models import Key
 from tests.factories import OrgFactory, TeamFactory
 from tests.support.faults import side_connection
+from tests.support.processes import database_url, start_celery, stop
 from tests.threads import run_writers
 
 pytestmark = [
@@ -32,7 +30,6 @@ pytestmark = [
     ),
 ]
 
-ROOT = Path(__file__).resolve().parents[3]
 PERIODS = (LimitPeriod.DAILY, LimitPeriod.WEEKLY, LimitPeriod.MONTHLY)
 ZONES = ("Europe/Berlin", "America/New_York")
 PROOF_TIMEOUT = 30
@@ -163,35 +160,6 @@ def test_two_beats_at_once_reset_each_due_counter_once():
     assert state() == one_clean_reset(made, now)
 
 
-def _database_url(application_name: str) -> str:
-    db = connection.settings_dict
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    return (
-        f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-        f"?application_name={application_name}"
-    )
-
-
-def _celery(args: list[str], env: dict, log: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", *args],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-    )
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
 def _wait_for(condition, what: str, logs, timeout: float = PROOF_TIMEOUT):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -255,7 +223,7 @@ def test_a_worker_killed_mid_reset_while_another_waits_ends_in_one_clean_reset(
             locker.execute("SELECT id FROM billing_counter WHERE id = %s FOR UPDATE", [held_row])
             for name in ("a", "b"):
                 logs[f"worker-{name}"] = tmp_path / f"worker-{name}.log"
-                workers[f"{tag}-{name}"] = _celery(
+                workers[f"{tag}-{name}"] = start_celery(
                     [
                         "worker",
                         "--pool=solo",
@@ -266,18 +234,18 @@ def test_a_worker_killed_mid_reset_while_another_waits_ends_in_one_clean_reset(
                         "--prefetch-multiplier=1",
                         "--loglevel=INFO",
                     ],
-                    {**base_env, "DATABASE_URL": _database_url(f"{tag}-{name}")},
+                    {**base_env, "DATABASE_URL": database_url(f"{tag}-{name}")},
                     logs[f"worker-{name}"],
                 )
                 logs[f"beat-{name}"] = tmp_path / f"beat-{name}.log"
                 processes.append(
-                    _celery(
+                    start_celery(
                         [
                             "beat",
                             f"--schedule={tmp_path / f'beat-{name}-schedule'}",
                             "--loglevel=INFO",
                         ],
-                        {**base_env, "DATABASE_URL": _database_url(f"{tag}-beat")},
+                        {**base_env, "DATABASE_URL": database_url(f"{tag}-beat")},
                         logs[f"beat-{name}"],
                     )
                 )
@@ -326,7 +294,7 @@ def test_a_worker_killed_mid_reset_while_another_waits_ends_in_one_clean_reset(
         side.close()
         locker.close()
         for process in processes:
-            _stop(process)
+            stop(process)
 
     killed_log = logs[f"worker-{killed.rsplit('-', 1)[1]}"].read_text()
     assert "succeeded" not in killed_log, killed_log
