@@ -30,6 +30,11 @@ DENIALS: list[Denial] = [
         code="invalid_api_key",
         when="No key, a malformed key, a bad checksum (no database query), an unknown or a deleted key.",
     ),
+    Denial(
+        status=403,
+        code="ip_not_allowed",
+        when="The key has an IP allowlist and the gateway's client address (X-Forwarded-For, GATEWAY_PROXY_COUNT) is not in it, or cannot be told. The answer names no allowed range.",
+    ),
     Denial(status=401, code="api_key_disabled", when="The key is disabled."),
     Denial(status=401, code="api_key_expired", when="The key is past its expiration."),
     Denial(

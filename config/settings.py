@@ -10,45 +10,24 @@ from pathlib import Path
 
 import dj_database_url
 from csp.constants import NONE, SELF
-from django.core.exceptions import ImproperlyConfigured
 
 from config import database_roles, retention
+from config.environment import env_bool, env_count, env_list, required_secret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("CONSOLE_VAR_DIR", BASE_DIR / "var"))
 
 
-def env_bool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None:
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
-def env_list(name: str, default: str = "") -> list[str]:
-    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
-
-
 DEBUG = env_bool("DEBUG", False)
 
-
-def required_secret(name: str, dev_default: str) -> str:
-    # A development default is fine on a laptop; with DEBUG off a missing secret is a
-    # deployment mistake, so refuse to start rather than run with a known value.
-    value = os.environ.get(name)
-    if value:
-        return value
-    if DEBUG:
-        return dev_default
-    raise ImproperlyConfigured(f"Set the {name} environment variable (required when DEBUG is off).")
-
-
 SECRET_KEY = required_secret(
-    "SECRET_KEY", "dev-only-secret-key-do-not-use-in-production-0123456789"
+    "SECRET_KEY", "dev-only-secret-key-do-not-use-in-production-0123456789", debug=DEBUG
 )
 # The pepper of HMAC-SHA256(KEY_PEPPER, key): the only form in which an API key is stored
 # (docs/contract.md section 1). Changing it invalidates every key.
-KEY_PEPPER = required_secret("KEY_PEPPER", "dev-only-key-pepper-do-not-use-in-production")
+KEY_PEPPER = required_secret(
+    "KEY_PEPPER", "dev-only-key-pepper-do-not-use-in-production", debug=DEBUG
+)
 KEY_PREFIX = os.environ.get("KEY_PREFIX", "sk-gw-")
 # Longest grace period an admin may give the old secret when rotating a key.
 ROTATION_GRACE_MAX_HOURS = 24
@@ -57,9 +36,10 @@ GATEWAY_TOKENS = env_list("GATEWAY_TOKENS", "dev-gateway-token" if DEBUG else ""
 # An authorize hold that no usage event settles is released after this many seconds.
 HOLD_TTL = int(os.environ.get("HOLD_TTL", "600"))
 # Reverse proxies between the clients and the console, each appending to X-Forwarded-For.
-PROXY_COUNT = int(os.environ.get("PROXY_COUNT", "0"))
-if PROXY_COUNT < 0:
-    raise ImproperlyConfigured("PROXY_COUNT is the number of proxies in front: 0 or more.")
+PROXY_COUNT = env_count("PROXY_COUNT", "proxies in front")
+# Proxies in front of the gateway, before it appends its own client to X-Forwarded-For and asks
+# authorize: where authorize finds the address a key's allowlist is checked against.
+GATEWAY_PROXY_COUNT = env_count("GATEWAY_PROXY_COUNT", "proxies in front of the gateway")
 # authorize reads at most this much of a forwarded request body (the model, max_tokens and the
 # prompt's size come from it). A gateway forwards no more than this: Traefik's ForwardAuth
 # maxBodySize and the gateway's own body limit stay at or below it (docs/gateway.md).
@@ -250,6 +230,8 @@ USAGE_RETENTION_DAYS = retention.usage_retention_days()
 ALERT_RETENTION_DAYS = retention.alert_retention_days()
 FINDING_RETENTION_DAYS = retention.finding_retention_days()
 SIGN_IN_LOG_RETENTION_DAYS = retention.sign_in_log_retention_days(AXES_COOLOFF_TIME)
+# Where keys were seen from (the key page shows 7 days; a rotation's grace at most one).
+KEY_SIGHTING_RETENTION_DAYS = 30
 # A show-once nonce only guards against a resubmitted form: a day is plenty.
 SHOWN_NONCE_RETENTION_HOURS = 24
 RETENTION_BATCH_SIZE = 5000

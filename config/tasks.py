@@ -29,6 +29,7 @@ def prune() -> dict[str, int]:
         + keys_retention.prune_shown_nonces(now),
         "alerts": billing_retention.prune_alerts(now),
         "reconciliation_findings": billing_retention.prune_findings(now),
+        "key_sightings": keys_retention.prune_sightings(now),
         "audit_events": prune_audit_logs(now),
     }
     logger.info("pruned %s", ", ".join(f"{n} {kind}" for kind, n in pruned.items()))

@@ -6,6 +6,9 @@ from typing import Any
 
 from django.conf import settings
 
+# The longest user agent kept (audit events, the addresses a key is seen from).
+USER_AGENT_LENGTH = 300
+
 
 @dataclass(frozen=True)
 class Actor:
@@ -35,7 +38,7 @@ class Actor:
             label=user.email,
             role=membership.role if membership else "",
             ip_address=client_ip(request),
-            user_agent=request.headers.get("User-Agent", "")[:300],
+            user_agent=request.headers.get("User-Agent", "")[:USER_AGENT_LENGTH],
             request_id=getattr(request, "request_id", ""),
             user=user,
         )
@@ -52,6 +55,21 @@ def clean_ip(value: str | None) -> str | None:
         return str(ipaddress.ip_address(value))
     except ValueError:
         return None
+
+
+def gateway_client_ip(request) -> str | None:
+    """The address of the gateway's client, for authorize (a key's allowlist, the addresses a
+    key is seen from). A chain of its own, apart from PROXY_COUNT: the gateway appends the
+    address it was connected from to X-Forwarded-For when it asks authorize, after the
+    GATEWAY_PROXY_COUNT proxies in front of it appended theirs, so the client is the entry
+    GATEWAY_PROXY_COUNT + 1 from the right. None when the header is shorter or that entry is
+    no address: a key with an allowlist is then refused."""
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if not forwarded:
+        return None
+    parts = forwarded.split(",")
+    position = settings.GATEWAY_PROXY_COUNT + 1
+    return clean_ip(parts[-position].strip()) if len(parts) >= position else None
 
 
 def client_ip(request) -> str | None:

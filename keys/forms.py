@@ -9,6 +9,7 @@ from django.utils import timezone
 from billing.limits.periods import LimitPeriod
 from billing.money import MoneyField
 from gateway_console.models import Team
+from keys import allowlist
 from keys.models import Key, KeyType
 from keys.services import BatchAction, KeySettings
 
@@ -56,6 +57,13 @@ class KeyForm(forms.Form):
     rpm_limit = forms.IntegerField(
         label="Requests per minute", required=False, min_value=1, max_value=1_000_000
     )
+    allowed_ips = forms.CharField(
+        label="Allowed addresses",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="IPv4 or IPv6 addresses and CIDR ranges the key may be used from, one per "
+        "line or comma-separated (203.0.113.0/24, 2001:db8::/32). Empty: any address.",
+    )
     expires_at = forms.DateTimeField(
         label="Expires at",
         required=False,
@@ -80,6 +88,7 @@ class KeyForm(forms.Form):
                 "token_limit": key.token_limit,
                 "limit_period": key.limit_period,
                 "rpm_limit": key.rpm_limit,
+                "allowed_ips": "\n".join(key.allowed_ips),
                 "expires_at": key.expires_at.astimezone(self.tz).replace(tzinfo=None)
                 if key.expires_at
                 else None,
@@ -109,6 +118,12 @@ class KeyForm(forms.Form):
         if len(models_) > 200:
             raise forms.ValidationError("At most 200 models.")
         return tuple(models_)
+
+    def clean_allowed_ips(self) -> tuple[str, ...]:
+        try:
+            return tuple(allowlist.parse(re.split(r"[\s,]+", self.cleaned_data["allowed_ips"])))
+        except ValueError as error:
+            raise forms.ValidationError(str(error)) from None
 
     def clean_expires_at(self) -> datetime | None:
         value = self.cleaned_data.get("expires_at")
@@ -155,6 +170,7 @@ class KeyForm(forms.Form):
             limit_period=data["limit_period"],
             rpm_limit=data["rpm_limit"],
             expires_at=data["expires_at"],
+            allowed_ips=data["allowed_ips"],
         )
 
 

@@ -60,6 +60,8 @@ class Key(ShownAsPreview, models.Model):
         max_length=16, choices=LimitPeriod.choices, default=LimitPeriod.MONTHLY
     )
     rpm_limit = models.PositiveIntegerField("requests per minute", null=True, blank=True)
+    # Addresses and CIDR ranges the key may be used from (keys.allowlist); empty: any.
+    allowed_ips = models.JSONField("allowed addresses", default=list, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
 
     created_by = models.ForeignKey(
@@ -168,3 +170,30 @@ class SecretShown(models.Model):
 
     def __str__(self) -> str:
         return f"secret of key {self.key_id} shown at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class KeySighting(models.Model):
+    """An address and user agent a key was presented from at authorize, and when last
+    (keys.sightings): the key page's "seen from", its offer to allow an address, and who still
+    uses the old secret during a rotation's grace. Written at most once a minute per key,
+    address, user agent and secret by each web process; pruned after KEY_SIGHTING_RETENTION_DAYS."""
+
+    key = models.ForeignKey(Key, on_delete=models.CASCADE, related_name="sightings")
+    # "" when the gateway did not pass an address the console could read.
+    address = models.CharField(max_length=45, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    # Presented with the secret a rotation replaced, during its grace period.
+    old_secret = models.BooleanField(default=False)
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["key", "address", "user_agent", "old_secret"], name="key_sighting_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["key", "-last_seen"], name="key_sighting_recent_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.key} from {self.address or 'an unknown address'}"

@@ -3,7 +3,7 @@
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db.models import Q, QuerySet, TextField
@@ -18,7 +18,8 @@ from billing.usage.models import UsageEvent
 from gateway_console import selectors as tenancy
 from gateway_console.models import Membership
 from gateway_console.paging import Column, Page, keyset_page
-from keys.models import Key, KeyStatus
+from keys import allowlist
+from keys.models import Key, KeySighting, KeyStatus
 
 
 @dataclass(frozen=True)
@@ -210,3 +211,18 @@ def recent_requests_of(
     index usage_key_time_idx serves every page alike, however deep."""
     events = UsageEvent.objects.filter(key=key)
     return keyset_page(events, REQUEST_ORDER, after=after, before=before, size=page_size)
+
+
+def key_sightings(key: Key, *, now: datetime, days: int = 7, limit: int = 50) -> list[KeySighting]:
+    """Where the key was presented from in the last `days` (keys.sightings), newest first, each
+    marked `.listed` when the key's allowlist, as it is now, names its address (never, while
+    the key has none)."""
+    since = now - timedelta(days=days)
+    found = list(
+        KeySighting.objects.filter(key=key, last_seen__gte=since).order_by("-last_seen")[:limit]
+    )
+    for sighting in found:
+        sighting.listed = bool(key.allowed_ips) and allowlist.allows(
+            key.allowed_ips, sighting.address
+        )
+    return found

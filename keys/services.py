@@ -17,6 +17,7 @@ from billing.limits.periods import LimitPeriod
 from billing.money import to_money
 from gateway_console import secret, show_once
 from gateway_console.models import Org, Team
+from keys import allowlist
 from keys.models import Key, KeyStatus, KeyType, SecretShown
 
 # The fields an admin sets on a key; audit events carry their before/after values.
@@ -33,7 +34,10 @@ SETTINGS_FIELDS = (
     "limit_period",
     "rpm_limit",
     "expires_at",
+    "allowed_ips",
 )
+# Settings kept as JSON lists.
+LIST_FIELDS = frozenset({"model_scope", "allowed_ips"})
 
 
 class KeyActionRefused(Exception):
@@ -62,6 +66,8 @@ class KeySettings:
     limit_period: str = LimitPeriod.MONTHLY
     rpm_limit: int | None = None
     expires_at: datetime | None = None
+    # keys.allowlist.parse's entries; empty: any address.
+    allowed_ips: tuple[str, ...] = ()
 
 
 def _audit_value(field: str, value):
@@ -102,7 +108,7 @@ def _new_key(org: Org, actor: Actor, settings_: KeySettings, now: datetime) -> t
     key = Key(org=org, created_by=actor.user, created_at=now, updated_at=now)
     for field in SETTINGS_FIELDS:
         value = getattr(settings_, field)
-        setattr(key, field, list(value) if field == "model_scope" else value)
+        setattr(key, field, list(value) if field in LIST_FIELDS else value)
     return key, _new_secret_for(key)
 
 
@@ -169,7 +175,7 @@ def update_key(*, key: Key, actor: Actor, settings_: KeySettings) -> Key:
     before = _settings_snapshot(key)
     for field in SETTINGS_FIELDS:
         value = getattr(settings_, field)
-        setattr(key, field, list(value) if field == "model_scope" else value)
+        setattr(key, field, list(value) if field in LIST_FIELDS else value)
     changes = audit.diff(before, _settings_snapshot(key))
     if not changes:
         return key
@@ -186,6 +192,23 @@ def update_key(*, key: Key, actor: Actor, settings_: KeySettings) -> Key:
             now=key.updated_at,
         )
     audit.record(org=key.org, actor=actor, action="key.updated", target=key, changes=changes)
+    return key
+
+
+@transaction.atomic
+def allow_addresses(*, key: Key, actor: Actor, addresses: Sequence[str]) -> Key:
+    """Adds addresses the key was seen from to its allowlist (the key page's offer); one
+    key.updated event, none when they were all allowed already."""
+    key = _locked(key)
+    if key.is_deleted:
+        raise KeyActionRefused("A deleted key cannot be changed.")
+    before = _settings_snapshot(key)
+    key.allowed_ips = allowlist.parse([*key.allowed_ips, *addresses])
+    changes = audit.diff(before, _settings_snapshot(key))
+    if changes:
+        key.updated_at = timezone.now()
+        key.save(update_fields=["allowed_ips", "updated_at"])
+        audit.record(org=key.org, actor=actor, action="key.updated", target=key, changes=changes)
     return key
 
 

@@ -12,6 +12,7 @@ urlpatterns = [
     path("<uuid:key_id>/requests/", views.key_requests, name="requests"),
     path("<uuid:key_id>/edit/", views.key_edit, name="edit"),
     path("<uuid:key_id>/rotate/", views.key_rotate, name="rotate"),
+    path("<uuid:key_id>/allow-address/", views.key_allow_address, name="allow-address"),
     path("<uuid:key_id>/disable/", views.key_status_action, {"action": "disable"}, name="disable"),
     path("<uuid:key_id>/enable/", views.key_status_action, {"action": "enable"}, name="enable"),
     path("<uuid:key_id>/delete/", views.key_status_action, {"action": "delete"}, name="delete"),

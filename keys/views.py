@@ -115,6 +115,7 @@ def key_new(request: HttpRequest) -> HttpResponse:
 @membership_required
 def key_detail(request: HttpRequest, key_id) -> HttpResponse:
     key = selectors.key_for(request.membership, key_id)
+    sightings = selectors.key_sightings(key, now=timezone.now())
     return render(
         request,
         "keys/detail.html",
@@ -123,6 +124,8 @@ def key_detail(request: HttpRequest, key_id) -> HttpResponse:
             "trail": selectors.key_audit_trail(key),
             "limits": limits.key_limits_now(key),
             "usage": usage_views.usage_summary(Q(key=key), key.org.timezone),
+            "sightings": sightings,
+            "sightings_to_allow": len({s.address for s in sightings if s.address and not s.listed}),
         },
     )
 
@@ -175,6 +178,34 @@ def key_edit(request: HttpRequest, key_id) -> HttpResponse:
         messages.success(request, f"Saved the settings of {key.name}.")
         return redirect("keys:detail", key_id=key.pk)
     return render(request, "keys/edit.html", {"key": key, "form": form})
+
+
+@role_required("admin")
+@require_http_methods(["GET", "POST"])
+def key_allow_address(request: HttpRequest, key_id) -> HttpResponse:
+    """The key page's offer: allow an address it was seen from in the last 7 days, or all of
+    those not allowed yet (`address=all`)."""
+    key = selectors.key_for(request.membership, key_id)
+    wanted = (request.POST if request.method == "POST" else request.GET).get("address", "")
+    seen = selectors.key_sightings(key, now=timezone.now())
+    addresses = sorted(
+        {s.address for s in seen if s.address and not s.listed and wanted in ("all", s.address)}
+    )
+    if not addresses:
+        messages.error(request, "No address seen in the last 7 days is left to allow.")
+        return redirect("keys:detail", key_id=key.pk)
+    if request.method == "POST":
+        try:
+            services.allow_addresses(
+                key=key, actor=Actor.from_request(request), addresses=addresses
+            )
+        except KeyActionRefused as refused:
+            messages.error(request, str(refused))
+        else:
+            messages.success(request, f"{key.name} may now be used from {', '.join(addresses)}.")
+        return redirect("keys:detail", key_id=key.pk)
+    context = {"key": key, "addresses": addresses, "wanted": wanted}
+    return render(request, "keys/confirm_allow.html", context)
 
 
 @role_required("admin")

@@ -8,6 +8,7 @@ from audit import append_only
 from billing.usage import traffic
 from gateway_console.middleware import SESSION_ORG_KEY
 from gateway_console.models import Role
+from keys.sightings import sightings
 from tests.factories import MembershipFactory, OrgFactory, TeamFactory, make_key
 
 # Fixtures every directory may use: the admin API's clients and tokens, the key form.
@@ -67,8 +68,10 @@ def _fresh_sign_in_counters(settings):
 def _fresh_traffic_meter():
     """The gateway traffic figures counted in this process start empty in every test."""
     traffic.meter.reset()
+    sightings.reset()
     yield
     traffic.meter.reset()
+    sightings.reset()
 
 
 @pytest.fixture

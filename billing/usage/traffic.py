@@ -8,25 +8,19 @@ that dies loses at most that many seconds of figures; they are for health, never
 With the interval at 0 (tests), every count is written at once.
 """
 
-import atexit
-import logging
-import os
-import threading
-import time
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db import DatabaseError, connection
+from django.db import connection
 from django.db.models import Count, Min
 
 from billing.dbvalues import as_time, db_id, db_time
 from billing.limits.models import Hold
 from billing.usage.models import TrafficKind, TrafficMinute
-
-logger = logging.getLogger(__name__)
+from gateway_console.buffered import BufferedWrites
 
 ALLOWED = "allowed"
 # Allowed, but the console could not learn the model: such a request is never reported.
@@ -41,13 +35,13 @@ class _Tally:
     last_at: datetime
 
 
-class TrafficMeter:
+class TrafficMeter(BufferedWrites):
     """Counts per (org, minute, kind, outcome) in this process, flushed by `flush()`."""
 
+    name = "gateway traffic"
+
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counts: dict[tuple, _Tally] = {}
-        self._flusher_pid: int | None = None
+        super().__init__()
         self.counting = True
 
     @contextmanager
@@ -59,58 +53,21 @@ class TrafficMeter:
         finally:
             self.counting = True
 
+    def interval(self) -> float:
+        return settings.GATEWAY_TRAFFIC_FLUSH_SECONDS
+
+    def merge(self, old: _Tally, new: _Tally) -> _Tally:
+        return _Tally(old.count + new.count, max(old.last_at, new.last_at))
+
+    def write(self, pending: dict) -> None:
+        _add(pending)
+
     def count(self, org_id: uuid.UUID, kind: str, outcome: str, n: int = 1, *, now=None) -> None:
         if not self.counting:
             return
         now = now or datetime.now(UTC)
         minute = now.replace(second=0, microsecond=0)
-        with self._lock:
-            tally = self._counts.get((org_id, minute, kind, outcome))
-            if tally is None:
-                self._counts[(org_id, minute, kind, outcome)] = _Tally(n, now)
-            else:
-                tally.count += n
-                tally.last_at = max(tally.last_at, now)
-        if settings.GATEWAY_TRAFFIC_FLUSH_SECONDS <= 0:
-            self.flush()
-        elif self._flusher_pid != os.getpid():
-            self._start_flusher()
-
-    def flush(self) -> None:
-        with self._lock:
-            counts, self._counts = self._counts, {}
-        if not counts:
-            return
-        try:
-            _add(counts)
-        except DatabaseError:
-            # Health figures, not money: a few seconds of them are dropped rather than kept
-            # growing while the database is away.
-            logger.warning("gateway traffic: %d figures dropped (database error)", len(counts))
-
-    def reset(self) -> None:
-        with self._lock:
-            self._counts = {}
-
-    def _start_flusher(self) -> None:
-        # One thread per process, started by its first count (a forked web worker starts its
-        # own: the parent's thread does not survive the fork).
-        with self._lock:
-            if self._flusher_pid == os.getpid():
-                return
-            self._flusher_pid = os.getpid()
-        threading.Thread(target=self._flush_forever, name="traffic-flusher", daemon=True).start()
-
-    def _flush_forever(self) -> None:
-        while True:
-            time.sleep(settings.GATEWAY_TRAFFIC_FLUSH_SECONDS)
-            try:
-                self.flush()
-            except Exception:
-                logger.exception("gateway traffic: flush failed")
-            finally:
-                # A connection of its own, opened for each flush: none is held between them.
-                connection.close()
+        self.add((org_id, minute, kind, outcome), _Tally(n, now))
 
 
 def _add(counts: dict[tuple, _Tally]) -> None:
@@ -137,7 +94,6 @@ def _add(counts: dict[tuple, _Tally]) -> None:
 
 
 meter = TrafficMeter()
-atexit.register(meter.flush)
 
 
 def count_decision(org_id: uuid.UUID | None, outcome: str) -> None:

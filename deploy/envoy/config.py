@@ -191,6 +191,10 @@ def config() -> dict:
     manager = {
         "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
         "stat_prefix": "gateway",
+        # Envoy appends the address the client connected from to X-Forwarded-For (behind proxies
+        # of your own, set xff_num_trusted_hops, and the console's GATEWAY_PROXY_COUNT, to their
+        # number): the address a key's IP allowlist is checked against.
+        "use_remote_address": True,
         "route_config": {
             "name": "providers",
             "virtual_hosts": [{"name": "providers", "domains": ["*"], "routes": routes}],
@@ -226,9 +230,16 @@ def config() -> dict:
                     },
                     "failure_mode_allow": False,
                     "status_on_error": {"code": "ServiceUnavailable"},
-                    # What the console may see of the client's request.
+                    # What the console may see of the client's request: the key, the body's
+                    # type, the user agent, and X-Forwarded-For, to which Envoy appended the
+                    # address the client connected from (use_remote_address, above).
                     "allowed_headers": patterns(
-                        "authorization", "x-api-key", "x-goog-api-key", "content-type"
+                        "authorization",
+                        "x-api-key",
+                        "x-goog-api-key",
+                        "content-type",
+                        "user-agent",
+                        "x-forwarded-for",
                     ),
                     "http_service": {
                         "server_uri": {"uri": console_url, "cluster": "console", "timeout": "5s"},

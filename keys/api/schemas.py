@@ -15,6 +15,7 @@ from billing.limits.periods import LimitPeriod
 from billing.money import micros_to_money, money_text
 from billing.usage.models import UsageEvent
 from gateway_console.api_schemas import UtcDatetime
+from keys import allowlist
 from keys.forms import MODEL_NAME, KeyForm
 from keys.models import Key, KeyStatus, KeyType
 
@@ -24,6 +25,16 @@ _FIELDS = KeyForm.base_fields
 LIMIT_FIELDS = ("monthly_spend_cap", "cost_limit", "token_limit", "limit_period", "rpm_limit")
 
 ModelName = Annotated[str, StringConstraints(pattern=MODEL_NAME.pattern)]
+# An address or CIDR range; keys.allowlist says whether it is one.
+Network = Annotated[str, StringConstraints(min_length=1, max_length=50)]
+AllowedIps = Annotated[
+    list[Network],
+    Field(
+        max_length=allowlist.MAX_ENTRIES,
+        description="IPv4 and IPv6 addresses and CIDR ranges the key may be used from; empty: "
+        "any. Refused elsewhere with 403 `ip_not_allowed` at authorize.",
+    ),
+]
 
 
 def _money_type(field: str):
@@ -76,6 +87,9 @@ class KeyOut(Schema):
     type: KeyType
     profile: str | None = Field(description="The routing profile of a profile key.")
     model_scope: list[str] = Field(description="Models the key may call; empty: all of the plan.")
+    allowed_ips: list[str] = Field(
+        description="Addresses and CIDR ranges the key may be used from; empty: any."
+    )
     limits: LimitsOut
     expires_at: datetime | None
     created_at: datetime
@@ -113,6 +127,7 @@ def key_out(key: Key) -> dict:
         "type": key.type,
         "profile": key.profile or None,
         "model_scope": list(key.model_scope),
+        "allowed_ips": list(key.allowed_ips),
         "limits": {
             "monthly_spend_cap": money_text(key.monthly_spend_cap),
             "cost_limit": money_text(key.cost_limit),
@@ -149,6 +164,7 @@ class KeyIn(Schema):
     type: KeyType = KeyType.STANDARD
     profile: Profile | None = Field(default=None, description="Required for `profile` keys.")
     model_scope: list[ModelName] = Field(default_factory=list)
+    allowed_ips: AllowedIps = Field(default_factory=list)
     limits: LimitsIn = Field(default_factory=LimitsIn)
     expires_at: UtcDatetime | None = Field(default=None, description="With its UTC offset.")
 
@@ -176,6 +192,7 @@ class KeyPatch(Schema):
     type: KeyType = None  # type: ignore[assignment]
     profile: Profile | None = None
     model_scope: list[ModelName] = None  # type: ignore[assignment]
+    allowed_ips: AllowedIps = None  # type: ignore[assignment]
     limits: LimitsPatch = None  # type: ignore[assignment]
     expires_at: UtcDatetime | None = None
 

@@ -58,13 +58,14 @@ def current(key: Key) -> dict:
         "limit_period": key.limit_period,
         "rpm_limit": key.rpm_limit,
         "expires_at": key.expires_at,
+        "allowed_ips": list(key.allowed_ips),
     }
 
 
 def form_data(values: dict) -> dict:
     data = {}
     for field, value in values.items():
-        if field == "model_scope":
+        if field in ("model_scope", "allowed_ips"):
             data[field] = "\n".join(value)
         elif field == "expires_at":
             data[field] = value or ""

@@ -27,6 +27,7 @@ from keys.authorize.checks import check_key, check_model, check_money_and_tokens
 from keys.authorize.hold import reserve
 from keys.authorize.lookup import KeyRow, fetch_key, touch_last_used
 from keys.authorize.request import GatewayRequest, read_gateway_request
+from keys.sightings import sightings
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,8 @@ def authorize(request: HttpRequest, *, now: datetime | None = None) -> HttpRespo
     if not asked.key or not secret.is_well_formed(asked.key):
         raise invalid_key()
     row = fetch_key(secret.secret_hash(asked.key), asked.model, now)
+    if row is not None and row.status != "deleted":
+        sightings.seen(row.id, asked.client_ip, asked.user_agent, not row.current_secret, now)
     try:
         response = _decide(row, asked, now)
     except ContractError as refused:
@@ -49,7 +52,7 @@ def authorize(request: HttpRequest, *, now: datetime | None = None) -> HttpRespo
 
 
 def _decide(row: KeyRow | None, asked: GatewayRequest, now: datetime) -> HttpResponse:
-    row = check_key(row, now)
+    row = check_key(row, now, asked.client_ip)
     check_model(row, asked.model, reports_usage=asked.reports_usage)
     check_money_and_tokens(row)
     request_id = new_request_id()

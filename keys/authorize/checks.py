@@ -5,6 +5,7 @@ from datetime import datetime
 
 from billing.money import money_to_micros
 from gateway_console.contract import ContractError, iso_utc
+from keys import allowlist
 from keys.authorize.lookup import KeyRow
 
 
@@ -17,9 +18,17 @@ def invalid_key() -> ContractError:
     )
 
 
-def check_key(row: KeyRow | None, now: datetime) -> KeyRow:
+def check_key(row: KeyRow | None, now: datetime, client_ip: str | None) -> KeyRow:
     if row is None or row.status == "deleted":
         raise invalid_key()
+    # Before the key's state: from an address it may not be used from, nothing more is told.
+    if row.allowed_ips and not allowlist.allows(row.allowed_ips, client_ip):
+        raise ContractError(
+            "ip_not_allowed",
+            403,
+            "This API key may not be used from this address. Ask an admin of your organisation "
+            "to allow it on the key.",
+        )
     if row.status == "disabled":
         raise ContractError(
             "api_key_disabled",

@@ -31,6 +31,7 @@ SELECT k.id, k.org_id, k.team_id, k.name, k.user_id, k.type, k.profile, k.status
        kl.period_end, kl.spend_micros, kl.tokens, kl.held_micros,
        tl.period_end, tl.spend_micros, tl.tokens, tl.held_micros,
        mp.id, mp.input_per_million, mp.output_per_million, mp.max_output_tokens,
+       k.allowed_ips, k.secret_hash = %(hash)s,
        CASE WHEN p.id IS NULL THEN 1
             WHEN NOT EXISTS (SELECT 1 FROM billing_plan_models pm WHERE pm.plan_id = p.id) THEN 1
             WHEN EXISTS (SELECT 1 FROM billing_plan_models pm
@@ -84,6 +85,9 @@ class KeyRow:
     input_per_million: Decimal | None
     output_per_million: Decimal | None
     max_output_tokens: int | None
+    allowed_ips: list
+    # False: the request came with the old secret, in a rotation's grace period.
+    current_secret: bool
     plan_allows_model: bool
 
 
@@ -157,7 +161,9 @@ def fetch_key(key_hash: str, model: str | None, now: datetime) -> KeyRow | None:
         input_per_million=as_decimal(r[38]),
         output_per_million=as_decimal(r[39]),
         max_output_tokens=r[40],
-        plan_allows_model=bool(r[41]),
+        allowed_ips=as_list(r[41]),
+        current_secret=bool(r[42]),
+        plan_allows_model=bool(r[43]),
     )
 
 

@@ -10,6 +10,8 @@ from django.conf import settings
 from django.core.exceptions import TooManyFieldsSent
 from django.http import HttpRequest
 
+from gateway_console.actors import USER_AGENT_LENGTH, gateway_client_ip
+
 _ORIGINAL_URI_HEADERS = ("X-Forwarded-Uri", "X-Original-URI", "X-Envoy-Original-Path")
 _GEMINI_MODEL = re.compile(r"/models/([A-Za-z0-9._@+-]{1,100}):[A-Za-z]+")
 _MAX_TOKEN_FIELDS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
@@ -29,6 +31,10 @@ class GatewayRequest:
     reports_usage: bool
     body: dict
     body_bytes: int
+    # The gateway's client, as the gateway passed it on (X-Forwarded-For, GATEWAY_PROXY_COUNT):
+    # None when it cannot be told. Checked against a key's allowlist, and recorded as seen.
+    client_ip: str | None = None
+    user_agent: str = ""
 
 
 def _original_query(request: HttpRequest) -> dict[str, list[str]]:
@@ -136,7 +142,15 @@ def read_gateway_request(request: HttpRequest) -> GatewayRequest:
         found = _GEMINI_MODEL.search(_original_path(request) or request.path)
         model = found.group(1) if found else None
     reports_usage = request.headers.get(REPORTS_USAGE_HEADER, "").strip().lower() in _TRUE
-    return GatewayRequest(_client_key(request), model, reports_usage, body, body_bytes)
+    return GatewayRequest(
+        _client_key(request),
+        model,
+        reports_usage,
+        body,
+        body_bytes,
+        client_ip=gateway_client_ip(request),
+        user_agent=request.headers.get("User-Agent", "")[:USER_AGENT_LENGTH],
+    )
 
 
 def hold_inputs(asked: GatewayRequest) -> tuple[int, int | None]:

@@ -137,6 +137,7 @@ def test_the_openapi_document_describes_every_operation(client):
         "type",
         "profile",
         "model_scope",
+        "allowed_ips",
         "limits",
         "expires_at",
         "created_at",

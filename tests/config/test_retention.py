@@ -142,6 +142,7 @@ def test_the_task_prunes_sign_in_logs_nonces_and_keeps_the_audit_log(org):
         "shown_nonces": 2,
         "alerts": 0,
         "reconciliation_findings": 0,
+        "key_sightings": 0,
         # No org opted in to pruning its audit log (tests/audit/test_prune.py).
         "audit_events": 0,
     }

@@ -20,8 +20,9 @@ LIST = "/keys/"
 # the filter and the nav's new-alerts badge (not for members): the same for 5 keys as for 60.
 LIST_QUERIES = 7
 # Session, user, membership, the key (with team, creator and org), its counters, its audit
-# trail, the switcher, the alerts badge, the last 7 days' usage (one query of the rollups).
-DETAIL_QUERIES = 9
+# trail, the switcher, the alerts badge, the last 7 days' usage (one query of the rollups), and
+# where it was seen from this week (keys.sightings).
+DETAIL_QUERIES = 10
 
 
 def _names(response) -> list[str]:

@@ -35,6 +35,7 @@ def test_it_lists_the_keys_with_every_contract_field(api, key, team):
         "type": "standard",
         "profile": None,
         "model_scope": [],
+        "allowed_ips": [],
         "limits": {
             "monthly_spend_cap": None,
             "cost_limit": None,

@@ -3,7 +3,7 @@ section 2). Missing or wrong: 403 gateway_unauthorized, before the client's key 
 
 import pytest
 
-from config.settings import env_list
+from config.environment import env_list
 from tests.support.gateway import (
     GATEWAY_TOKEN,
     OLD_GATEWAY_TOKEN,
