@@ -39,6 +39,7 @@ COMPLETION = (
 )
 BODY = '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"max_tokens":16}'
 PATH = "/v1/chat/completions"
+COLOURS = re.compile(r"\x1b\[[0-9;]*m")  # Traefik colours its log's level and fields
 RATE = 100
 PROVIDER_MS = int(os.environ.get("BENCH_PROVIDER_MS", "50"))
 
@@ -345,10 +346,15 @@ class Gateways:
         }
 
     def reporter_log(self) -> str:
-        """What the usage reporters said (drops, refusals, retries)."""
-        return "".join(
-            line
+        """What the usage reporters said (drops, refusals, retries), and Traefik's own errors
+        and warnings (a console or a provider it could not reach), without Traefik's colours."""
+        lines = (
+            COLOURS.sub("", line)
             for process in self.processes[1:]
             for line in process.output().splitlines(keepends=True)
-            if "plugin=gatewayconsole" in line
+        )
+        return "".join(
+            line
+            for line in lines
+            if "plugin=gatewayconsole" in line or " ERR " in line or " WRN " in line
         )

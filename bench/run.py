@@ -207,12 +207,15 @@ def open_loop(
     body: str = json.dumps({"model": "gpt-4o-mini"}),
     gateway_token: bool = True,
     stop_at: float | None = None,
+    request_ids: list | None = None,
 ) -> tuple[list[float], collections.Counter, float]:
     """An open-loop load at a fixed arrival rate: request i is due at start + i/rate, with the
     key plaintexts[i % len(plaintexts)], and its latency counts from when it was due, so a slow
     answer that delays the next request shows up in the figures (no coordinated omission).
     Returns the latencies (s), the count of each status (0: no answer, the connection failed)
-    and the time taken. No request leaves after `stop_at` (time.perf_counter)."""
+    and the time taken. No request leaves after `stop_at` (time.perf_counter). `request_ids`,
+    if given, gets the X-Gateway-Request-Id of each 200 answer (None where it had none), so
+    that a soak can match the answers with their usage events."""
     total = rate * seconds
     counter = iter(range(total))
     lock = threading.Lock()
@@ -242,6 +245,7 @@ def open_loop(
                 response = conn.getresponse()
                 response.read()
                 status = response.status
+                request_id = response.getheader("X-Gateway-Request-Id")
             except (OSError, http.client.HTTPException):
                 conn.close()
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
@@ -251,6 +255,8 @@ def open_loop(
                 statuses[status] += 1
                 if status:
                     latencies.append(done - due)
+                if status == 200 and request_ids is not None:
+                    request_ids.append(request_id)
 
     threads = [threading.Thread(target=worker) for _ in range(connections)]
     for t in threads:

@@ -18,7 +18,11 @@ Then, in bench/results.json (merged with what is there):
   (billing.ledger.reconcile): every key and team counter against its usage events, the wallet
   against its ledger; the sum of the absolute differences, in micro-units;
 - `soak_rss_growth_pct` (must be < 10): the gunicorn workers' resident memory (sum of VmRSS,
-  sampled every 5 s) averaged over the last minute against the first.
+  sampled every 5 s) averaged over the last minute against the first;
+- `soak_usage_complete` (must be true): a usage event for every 200 the data plane's client
+  saw, and no hold left open (`soak_open_holds`) a minute after the load. When it is not, the
+  soak names each answer without its event, by the X-Gateway-Request-Id it carried, and prints
+  what the reporter and Traefik logged.
 """
 
 import collections
@@ -50,6 +54,7 @@ ACCESS_LOG_FORMAT = "%(s)s %(U)s"  # status and path: never a key, never a query
 TARGETS = {
     "soak_5xx": ("==", 0),
     "soak_no_answer": ("==", 0),
+    "soak_open_holds": ("==", 0),
     "soak_usage_complete": ("==", True),
     "soak_counter_drift_micros": ("==", 0),
     "soak_reconcile_findings": ("==", 0),
@@ -112,6 +117,7 @@ def sample_rss(master: int, started: float, stop: threading.Event, samples: list
 def load(through_port: int, data: dict, master: int) -> dict:
     """Both clients for SECONDS, the RSS sampler beside them."""
     results: dict = {}
+    request_ids: list = []
     samples: list = []
     seen: set = set()
     stop = threading.Event()
@@ -131,6 +137,7 @@ def load(through_port: int, data: dict, master: int) -> dict:
             body=gateway.BODY,
             gateway_token=False,
             stop_at=stop_at,
+            request_ids=request_ids,
         ),
     }
     threads = [
@@ -145,7 +152,7 @@ def load(through_port: int, data: dict, master: int) -> dict:
         t.join()
     stop.set()
     sampler.join()
-    return {"clients": results, "rss": samples, "pids": seen}
+    return {"clients": results, "request_ids": request_ids, "rss": samples, "pids": seen}
 
 
 def settle(limit: float = 60) -> int:
@@ -158,6 +165,41 @@ def settle(limit: float = 60) -> int:
     while open_holds.exists() and time.monotonic() < deadline:
         time.sleep(0.5)
     return open_holds.count()
+
+
+def unreported(request_ids: list) -> list[str]:
+    """What became of the data plane's 200 answers that have no usage event, by the request id
+    each answer carried (X-Gateway-Request-Id, which the reporter sets on every request it
+    reports): lines to print, none when every answer has its event."""
+    from billing.limits.models import Hold
+    from billing.usage.models import TrafficMinute, UsageEvent
+
+    statuses = dict(UsageEvent.objects.values_list("request_id", "status_code"))
+    held = set(Hold.objects.values_list("request_id", flat=True))
+    named = [i for i in request_ids if i is not None]
+    answered = set(named)
+    lines = []
+    if len(named) < len(request_ids):
+        no_model = sum(
+            TrafficMinute.objects.filter(outcome="allowed_no_model").values_list("count", flat=True)
+        )
+        lines.append(
+            f"{len(request_ids) - len(named)} answers of 200 carried no request id (the reporter"
+            f" let them pass unreported); authorize allowed {no_model} without a model"
+        )
+    repeated = collections.Counter(named) - collections.Counter(answered)
+    if repeated:
+        lines.append(f"request ids answered more than once: {dict(repeated)}")
+    for request_id in sorted(answered - statuses.keys())[:20]:
+        state = "a hold" if request_id in held else "no hold"
+        lines.append(f"answered 200 without a usage event: {request_id} ({state})")
+    unseen = [status for request_id, status in statuses.items() if request_id not in answered]
+    if unseen:
+        lines.append(
+            "usage events of no 200 answer, by status:"
+            f" {dict(collections.Counter(unseen).most_common())}"
+        )
+    return lines
 
 
 def access_log_5xx(path: Path) -> tuple[int, collections.Counter]:
@@ -220,6 +262,7 @@ def figures(measured: dict, log: tuple, reconciled: tuple, open_holds: int) -> d
         "soak_5xx": sum(console_5xx.values()) + client_5xx,
         "soak_no_answer": authorize[0] + through[0],
         "soak_usage_events": events,
+        "soak_open_holds": open_holds,
         "soak_usage_complete": events == through[200] and open_holds == 0,
         "soak_counter_drift_micros": reconciled[0],
         "soak_reconcile_findings": reconciled[1],
@@ -247,7 +290,9 @@ def main() -> None:
             )
             measured = load(gateways.ports["instant"][1], data, server.process.pid)
             open_holds = settle()
-            if open_holds:
+            missing = unreported(measured["request_ids"])
+            if open_holds or missing:
+                print("\n".join(missing), flush=True)
                 print(f"The usage reporters logged:\n{gateways.reporter_log()[-3000:]}")
         log = access_log_5xx(access_log)
     if log[1]:

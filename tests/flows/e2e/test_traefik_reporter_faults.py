@@ -135,7 +135,8 @@ def test_a_console_that_stays_away_fills_the_queue_and_the_drops_are_logged(
     console, traefik_via, e2e_org, new_key
 ):
     flaky = FlakyConsole(console, refuse_first=10**6)
-    url, process = traefik_via(flaky, USAGE_QUEUE_SIZE="2")
+    # At the shipped log level: Traefik logs a plugin's standard output only at DEBUG.
+    url, process = traefik_via(flaky, USAGE_QUEUE_SIZE="2", LOG_LEVEL="INFO")
     _, secret = new_key(name="overflow")
 
     for _ in range(8):

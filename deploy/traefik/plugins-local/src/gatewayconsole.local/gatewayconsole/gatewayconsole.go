@@ -19,6 +19,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 )
@@ -102,6 +103,9 @@ func writeError(rw http.ResponseWriter, status int, errType, code, message strin
 	_, _ = rw.Write([]byte(body))
 }
 
+// logf writes to standard error, which Traefik logs at its ERROR level: a plugin's standard
+// output is logged at DEBUG, so at any other level (INFO, the default) no drop, refusal or
+// retry would show.
 func logf(level, format string, args ...interface{}) {
-	fmt.Printf("%s %s plugin=gatewayconsole %s\n", time.Now().UTC().Format(time.RFC3339), level, fmt.Sprintf(format, args...))
+	fmt.Fprintf(os.Stderr, "%s %s plugin=gatewayconsole %s\n", time.Now().UTC().Format(time.RFC3339), level, fmt.Sprintf(format, args...))
 }

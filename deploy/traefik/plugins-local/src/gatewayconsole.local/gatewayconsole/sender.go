@@ -35,6 +35,7 @@ type sender struct {
 	maxRetryDelay time.Duration
 	client        *http.Client
 	dropped       int64
+	enqueueMu     sync.Mutex
 }
 
 var (
@@ -75,12 +76,20 @@ func positive(value, fallback int) int {
 }
 
 // enqueue never blocks a client's request: a full queue drops the event (and counts it).
+//
+// Not a select with a default case: Yaegi, which runs this plugin, keeps one set of cases per
+// select statement and fills in the value to send on each run, so two requests enqueueing at
+// once could both send the same event and lose the other (a usage event missing, its hold
+// open until HOLD_TTL). Under the lock a queue with room keeps it until the send: only run
+// takes events out.
 func (s *sender) enqueue(event usageEvent) {
-	select {
-	case s.queue <- event:
-	default:
+	s.enqueueMu.Lock()
+	defer s.enqueueMu.Unlock()
+	if len(s.queue) == cap(s.queue) {
 		atomic.AddInt64(&s.dropped, 1)
+		return
 	}
+	s.queue <- event
 }
 
 func (s *sender) run() {
