@@ -29,7 +29,11 @@ class KeyForm(forms.Form):
         help_text="Your own identifier of the person or service that holds the key.",
     )
     type = forms.ChoiceField(
-        choices=KeyType.choices, initial=KeyType.STANDARD, widget=forms.RadioSelect
+        choices=KeyType.choices,
+        initial=KeyType.STANDARD,
+        widget=forms.RadioSelect,
+        help_text="Canary: a key that never works, to plant where a thief would look; its "
+        "first use alerts the owners and admins.",
     )
     profile = forms.CharField(
         label="Routing profile",

@@ -22,6 +22,8 @@ class KeyStatus(models.TextChoices):
 class KeyType(models.TextChoices):
     STANDARD = "standard", "Standard"
     PROFILE = "profile", "Profile"
+    # Never works: planted where a thief would look; its first use alerts (keys.canary).
+    CANARY = "canary", "Canary"
 
 
 class Key(ShownAsPreview, models.Model):
@@ -80,7 +82,8 @@ class Key(ShownAsPreview, models.Model):
                 condition=Q(status__in=["active", "disabled", "deleted"]), name="key_status_stored"
             ),
             models.CheckConstraint(
-                condition=Q(type="standard", profile="") | Q(type="profile") & ~Q(profile=""),
+                condition=Q(type__in=["standard", "canary"], profile="")
+                | Q(type="profile") & ~Q(profile=""),
                 name="key_profile_matches_type",
             ),
             models.CheckConstraint(
@@ -139,8 +142,9 @@ class Key(ShownAsPreview, models.Model):
 
     @property
     def is_legacy(self) -> bool:
-        """A key with no limits at all (docs/contract.md section 1), shown as such."""
-        return not any(
+        """A key with no limits at all (docs/contract.md section 1), shown as such. Not a
+        canary: it never works, so it needs none."""
+        return self.type != KeyType.CANARY and not any(
             [
                 self.model_scope,
                 self.monthly_spend_cap,

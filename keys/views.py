@@ -21,7 +21,7 @@ from gateway_console.roles import membership_required, role_required
 from gateway_console.show_once import secret_page
 from keys import limits, selectors, services
 from keys.forms import BatchForm, KeyForm, RotateForm
-from keys.models import Key
+from keys.models import Key, KeyType
 from keys.services import AlreadyShown, BatchAction, KeyActionRefused
 
 
@@ -191,7 +191,7 @@ def key_allow_address(request: HttpRequest, key_id) -> HttpResponse:
     addresses = sorted(
         {s.address for s in seen if s.address and not s.listed and wanted in ("all", s.address)}
     )
-    if not addresses:
+    if key.type == KeyType.CANARY or not addresses:
         messages.error(request, "No address seen in the last 7 days is left to allow.")
         return redirect("keys:detail", key_id=key.pk)
     if request.method == "POST":

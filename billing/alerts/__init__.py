@@ -39,7 +39,8 @@ from billing.alerts.common import (
 from billing.alerts.delivery import (
     recipients_by_org,
 )
-from billing.alerts.evaluation import Candidate, alerts_raised, evaluate
+from billing.alerts.evaluation import Candidate, alerts_raised, evaluate, raise_now
+from billing.alerts.models import AlertKind
 from billing.alerts.selectors import (
     alerts_of,
     mark_alerts_seen,
@@ -59,6 +60,7 @@ __all__ = [
     "EXPIRY_WARNING",
     "KEY_CAPS",
     "SETTINGS_FIELDS",
+    "AlertKind",
     "AlertSettingsRefused",
     "Candidate",
     "WebhookFailed",
@@ -67,6 +69,7 @@ __all__ = [
     "alerts_raised",
     "evaluate",
     "mark_alerts_seen",
+    "raise_now",
     "recipients_by_org",
     "regenerate_webhook_secret",
     "register_key_alerts",

@@ -55,6 +55,26 @@ def evaluate(*, now: datetime, org: Org | None = None) -> list[int]:
     return [pk for pk, _ in raised]
 
 
+def raise_now(candidate: Candidate, *, now: datetime) -> int | None:
+    """Raises one alert at once, apart from the periodic evaluation (a canary key was used),
+    and hands it to delivery after the commit: by email to the org's owners and admins
+    whatever the org's alert settings say (it is about a stolen key), and to its webhook if it
+    has one. Returns its id; None when it was raised before."""
+    with transaction.atomic():
+        raised = _insert([candidate], now)
+        if not raised:
+            return None
+        ((pk, org_id),) = raised
+        setting = setting_of(_settings_by_org_id(org_id), org_id)
+        webhook = [pk] if setting.webhook_url else []
+        transaction.on_commit(lambda: _dispatch([pk], webhook))
+    return pk
+
+
+def _settings_by_org_id(org_id) -> dict:
+    return {row.org_id: row for row in AlertSettings.objects.filter(org_id=org_id)}
+
+
 @functools.cache
 def _defaults() -> AlertSettings:
     """What an org that never saved its alert settings gets: the model's defaults."""

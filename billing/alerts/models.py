@@ -40,6 +40,7 @@ class AlertKind(models.TextChoices):
     TEAM_CAP = "team_cap", "Team near or at a cap"
     KEY_EXPIRING = "key_expiring", "Key expiring"
     ADMIN_TOKEN_EXPIRING = "admin_token_expiring", "Admin token expiring"
+    KEY_CANARY = "key_canary", "Canary key used"
 
 
 class Alert(models.Model):

@@ -43,6 +43,8 @@ def _threshold_label(alert: Alert) -> str:
         return f"below {money.display(Decimal(alert.threshold))}"
     if alert.kind in (AlertKind.KEY_EXPIRING, AlertKind.ADMIN_TOKEN_EXPIRING):
         return f"expires {alert.threshold}"
+    if alert.kind == AlertKind.KEY_CANARY:
+        return "used"
     return f"{alert.threshold}% of {cap_label(alert)}"
 
 

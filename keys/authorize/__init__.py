@@ -22,11 +22,13 @@ from django.views.decorators.csrf import csrf_exempt
 from billing.usage import traffic
 from gateway_console import secret
 from gateway_console.contract import ContractError, check_gateway_token
+from keys import canary, tasks
 from keys.authorize.answer import allowed, new_request_id
 from keys.authorize.checks import check_key, check_model, check_money_and_tokens, invalid_key
 from keys.authorize.hold import reserve
 from keys.authorize.lookup import KeyRow, fetch_key, touch_last_used
 from keys.authorize.request import GatewayRequest, read_gateway_request
+from keys.models import KeyType
 from keys.sightings import sightings
 
 logger = logging.getLogger(__name__)
@@ -42,6 +44,8 @@ def authorize(request: HttpRequest, *, now: datetime | None = None) -> HttpRespo
     row = fetch_key(secret.secret_hash(asked.key), asked.model, now)
     if row is not None and row.status != "deleted":
         sightings.seen(row.id, asked.client_ip, asked.user_agent, not row.current_secret, now)
+        if row.type == KeyType.CANARY:
+            _trip_canary(row, asked, now)
     try:
         response = _decide(row, asked, now)
     except ContractError as refused:
@@ -49,6 +53,17 @@ def authorize(request: HttpRequest, *, now: datetime | None = None) -> HttpRespo
         raise
     traffic.count_decision(row.org_id, traffic.ALLOWED if asked.model else traffic.ALLOWED_NO_MODEL)
     return response
+
+
+def _trip_canary(row: KeyRow, asked: GatewayRequest, now: datetime) -> None:
+    """A canary key never works and answers like an unknown key; its first use is reported
+    (keys.canary) by a task."""
+    if canary.first_use(row.id, now):
+        tasks.canary_tripped.delay(
+            str(row.id), asked.client_ip or "", asked.user_agent, now.isoformat()
+        )
+    traffic.count_decision(row.org_id, "invalid_api_key")
+    raise invalid_key()
 
 
 def _decide(row: KeyRow | None, asked: GatewayRequest, now: datetime) -> HttpResponse:
