@@ -10,6 +10,8 @@ ACTIONS: dict[str, str] = {
     "key.disabled": "disabled a key",
     "key.enabled": "enabled a key",
     "key.deleted": "deleted a key",
+    "key.increase_lapsed": "a key's temporary increase lapsed",
+    "key.canary_tripped": "a canary key was used",
     "keys.disabled": "disabled keys",
     "keys.enabled": "enabled keys",
     "keys.deleted": "deleted keys",

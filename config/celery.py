@@ -10,6 +10,10 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 app.conf.beat_schedule = {
+    "lapse-temporary-increases": {
+        "task": "keys.tasks.lapse_increases",
+        "schedule": 60.0,
+    },
     "forget-ended-rotation-grace": {
         "task": "keys.tasks.forget_ended_rotation_grace",
         "schedule": 300.0,

@@ -10,7 +10,7 @@ from billing.limits.periods import LimitPeriod
 from billing.money import MoneyField
 from gateway_console.models import Team
 from keys import allowlist
-from keys.models import Key, KeyType
+from keys.models import IncreasableCap, Key, KeyType
 from keys.services import BatchAction, KeySettings
 
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,99}$")
@@ -61,6 +61,19 @@ class KeyForm(forms.Form):
     rpm_limit = forms.IntegerField(
         label="Requests per minute", required=False, min_value=1, max_value=1_000_000
     )
+    increase_cap = forms.ChoiceField(
+        label="Temporary increase of",
+        choices=[("", "No increase"), *IncreasableCap.choices],
+        required=False,
+        help_text="Raise a cap for a while; it lapses by itself at the time below.",
+    )
+    increase_amount = MoneyField(label="By (USD)", required=False)
+    increase_until = forms.DateTimeField(
+        label="Until",
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d"],
+    )
     allowed_ips = forms.CharField(
         label="Allowed addresses",
         required=False,
@@ -93,13 +106,18 @@ class KeyForm(forms.Form):
                 "limit_period": key.limit_period,
                 "rpm_limit": key.rpm_limit,
                 "allowed_ips": "\n".join(key.allowed_ips),
-                "expires_at": key.expires_at.astimezone(self.tz).replace(tzinfo=None)
-                if key.expires_at
-                else None,
+                "increase_cap": key.increase_cap,
+                "increase_amount": key.increase_amount,
+                "increase_until": self._wall_clock(key.increase_until),
+                "expires_at": self._wall_clock(key.expires_at),
             }
         super().__init__(*args, **kwargs)
         self.fields["team"].queryset = Team.objects.filter(org=org).order_by("name")
         self.fields["expires_at"].help_text = f"In {org.timezone} time. Empty: never."
+        self.fields["increase_until"].help_text = f"In {org.timezone} time."
+
+    def _wall_clock(self, value: datetime | None) -> datetime | None:
+        return value.astimezone(self.tz).replace(tzinfo=None) if value else None
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"].strip()
@@ -130,18 +148,45 @@ class KeyForm(forms.Form):
             raise forms.ValidationError(str(error)) from None
 
     def clean_expires_at(self) -> datetime | None:
-        value = self.cleaned_data.get("expires_at")
-        if value is None:
-            return None
+        return self._future("expires_at")
+
+    def clean_increase_until(self) -> datetime | None:
+        return self._future("increase_until")
+
+    def _in_org_time(self, value: datetime) -> datetime:
         # The browser sends a wall-clock time; it means the org's time zone. DateTimeField has
         # already made it aware in the current time zone (UTC): keep the wall clock, swap the zone.
         if timezone.is_aware(value):
             value = timezone.make_naive(value)
-        value = value.replace(tzinfo=self.tz)
-        unchanged = self.key is not None and self.key.expires_at == value
+        return value.replace(tzinfo=self.tz)
+
+    def _future(self, field: str) -> datetime | None:
+        """A time field's value, refused unless in the future (or unchanged)."""
+        value = self.cleaned_data.get(field)
+        if value is None:
+            return None
+        value = self._in_org_time(value)
+        unchanged = self.key is not None and getattr(self.key, field) == value
         if not unchanged and value <= timezone.now():
             raise forms.ValidationError("Choose a time in the future.")
         return value
+
+    def _clean_increase(self, cleaned: dict) -> None:
+        cap = cleaned.get("increase_cap")
+        amount, until = cleaned.get("increase_amount"), cleaned.get("increase_until")
+        if not cap:
+            if amount is not None or until is not None:
+                self.add_error("increase_cap", "Choose the cap to raise, or empty the fields.")
+            return
+        if cleaned.get(cap) is None and cap not in self.errors:
+            label = IncreasableCap(cap).label.lower()
+            self.add_error("increase_cap", f"Set the {label} first: an increase raises it.")
+        if amount is None and "increase_amount" not in self.errors:
+            self.add_error("increase_amount", "By how much?")
+        elif amount is not None and amount <= 0:
+            self.add_error("increase_amount", "An increase is more than zero.")
+        if until is None and "increase_until" not in self.errors:
+            self.add_error("increase_until", "Until when? The increase lapses then.")
 
     def clean(self):
         cleaned = super().clean()
@@ -157,6 +202,7 @@ class KeyForm(forms.Form):
                 "Only profile keys have a routing profile; choose the type Profile or leave this empty.",
             )
         cleaned["profile"] = profile if key_type == KeyType.PROFILE else ""
+        self._clean_increase(cleaned)
         return cleaned
 
     def key_settings(self) -> KeySettings:
@@ -175,6 +221,9 @@ class KeyForm(forms.Form):
             rpm_limit=data["rpm_limit"],
             expires_at=data["expires_at"],
             allowed_ips=data["allowed_ips"],
+            increase_cap=data["increase_cap"] or "",
+            increase_amount=data["increase_amount"] if data["increase_cap"] else None,
+            increase_until=data["increase_until"] if data["increase_cap"] else None,
         )
 
 

@@ -27,12 +27,16 @@ def key_rows(key: Key, month: tuple, limit: tuple) -> list[LimitUse]:
     """A key's limits against its use; `month` and `limit` are (spend, tokens, period end) of
     its two counters' running periods. The one place both the key page and the caps overview
     describe a key's limits."""
-    rows = []
-    if key.monthly_spend_cap is not None:
-        rows.append(spend_row("Monthly spend", key.monthly_spend_cap, month[0], month[2]))
+    rows, now = [], timezone.now()
     period = key.get_limit_period_display().lower()
-    if key.cost_limit is not None:
-        rows.append(spend_row(f"Cost ({period})", key.cost_limit, limit[0], limit[2]))
+    for cap, label, use in (
+        ("monthly_spend_cap", "Monthly spend", month),
+        ("cost_limit", f"Cost ({period})", limit),
+    ):
+        if getattr(key, cap) is not None:
+            if key.increase_of(cap, now):
+                label += " (raised for now)"
+            rows.append(spend_row(label, key.effective_cap(cap, now), use[0], use[2]))
     if key.token_limit is not None:
         rows.append(tokens_row(f"Tokens ({period})", key.token_limit, limit[1], limit[2]))
     return rows + rpm_rows(key.rpm_limit)

@@ -1,4 +1,6 @@
 import uuid
+from datetime import datetime
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
@@ -24,6 +26,11 @@ class KeyType(models.TextChoices):
     PROFILE = "profile", "Profile"
     # Never works: planted where a thief would look; its first use alerts (keys.canary).
     CANARY = "canary", "Canary"
+
+
+class IncreasableCap(models.TextChoices):
+    MONTHLY_SPEND_CAP = "monthly_spend_cap", "Monthly spend cap"
+    COST_LIMIT = "cost_limit", "Cost limit"
 
 
 class Key(ShownAsPreview, models.Model):
@@ -57,6 +64,13 @@ class Key(ShownAsPreview, models.Model):
     cost_limit = models.DecimalField(
         max_digits=MAX_DIGITS, decimal_places=DECIMAL_PLACES, null=True, blank=True
     )
+    # A temporary increase: `increase_cap` (one of INCREASABLE_CAPS) is raised by
+    # `increase_amount` until `increase_until`, then lapses by itself (keys.increases).
+    increase_cap = models.CharField(max_length=32, choices=IncreasableCap.choices, blank=True)
+    increase_amount = models.DecimalField(
+        max_digits=MAX_DIGITS, decimal_places=DECIMAL_PLACES, null=True, blank=True
+    )
+    increase_until = models.DateTimeField(null=True, blank=True)
     token_limit = models.PositiveBigIntegerField(null=True, blank=True)
     limit_period = models.CharField(
         max_length=16, choices=LimitPeriod.choices, default=LimitPeriod.MONTHLY
@@ -80,6 +94,11 @@ class Key(ShownAsPreview, models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=Q(status__in=["active", "disabled", "deleted"]), name="key_status_stored"
+            ),
+            models.CheckConstraint(
+                condition=Q(increase_cap="", increase_amount=None, increase_until=None)
+                | ~Q(increase_cap="") & Q(increase_amount__gt=0) & Q(increase_until__isnull=False),
+                name="key_increase_whole",
             ),
             models.CheckConstraint(
                 condition=Q(type__in=["standard", "canary"], profile="")
@@ -139,6 +158,16 @@ class Key(ShownAsPreview, models.Model):
     @property
     def is_deleted(self) -> bool:
         return self.status == KeyStatus.DELETED
+
+    def increase_of(self, cap: str, now: datetime) -> Decimal:
+        """What a running temporary increase adds to `cap` at `now` (0 when none runs)."""
+        running = self.increase_until is not None and self.increase_until > now
+        return self.increase_amount if running and self.increase_cap == cap else Decimal(0)
+
+    def effective_cap(self, cap: str, now: datetime) -> Decimal | None:
+        """`cap` as authorize applies it at `now`: with a running increase added."""
+        value = getattr(self, cap)
+        return None if value is None else value + self.increase_of(cap, now)
 
     @property
     def is_legacy(self) -> bool:

@@ -35,6 +35,9 @@ SETTINGS_FIELDS = (
     "rpm_limit",
     "expires_at",
     "allowed_ips",
+    "increase_cap",
+    "increase_amount",
+    "increase_until",
 )
 # Settings kept as JSON lists.
 LIST_FIELDS = frozenset({"model_scope", "allowed_ips"})
@@ -68,6 +71,10 @@ class KeySettings:
     expires_at: datetime | None = None
     # keys.allowlist.parse's entries; empty: any address.
     allowed_ips: tuple[str, ...] = ()
+    # A temporary increase of one cap, or none ("", None, None).
+    increase_cap: str = ""
+    increase_amount: Decimal | None = None
+    increase_until: datetime | None = None
 
 
 def _audit_value(field: str, value):

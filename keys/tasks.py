@@ -1,13 +1,20 @@
 from datetime import datetime
 
 from celery import shared_task
+from django.utils import timezone
 
-from keys import canary, services
+from keys import canary, increases, services
 
 
 @shared_task
 def forget_ended_rotation_grace() -> int:
     return services.forget_ended_rotation_grace()
+
+
+@shared_task(name="keys.tasks.lapse_increases")
+def lapse_increases() -> int:
+    """Every minute (beat): clears the temporary increases that ended (keys.increases)."""
+    return increases.lapse_increases(now=timezone.now())
 
 
 @shared_task(name="keys.tasks.canary_tripped")

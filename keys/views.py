@@ -115,7 +115,8 @@ def key_new(request: HttpRequest) -> HttpResponse:
 @membership_required
 def key_detail(request: HttpRequest, key_id) -> HttpResponse:
     key = selectors.key_for(request.membership, key_id)
-    sightings = selectors.key_sightings(key, now=timezone.now())
+    now = timezone.now()
+    sightings = selectors.key_sightings(key, now=now)
     return render(
         request,
         "keys/detail.html",
@@ -124,6 +125,7 @@ def key_detail(request: HttpRequest, key_id) -> HttpResponse:
             "trail": selectors.key_audit_trail(key),
             "limits": limits.key_limits_now(key),
             "usage": usage_views.usage_summary(Q(key=key), key.org.timezone),
+            "now": now,
             "sightings": sightings,
             "sightings_to_allow": len({s.address for s in sightings if s.address and not s.listed}),
         },

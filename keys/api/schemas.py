@@ -17,12 +17,21 @@ from billing.usage.models import UsageEvent
 from gateway_console.api_schemas import UtcDatetime
 from keys import allowlist
 from keys.forms import MODEL_NAME, KeyForm
-from keys.models import Key, KeyStatus, KeyType
+from keys.models import IncreasableCap, Key, KeyStatus, KeyType
 
 # Constraints documented in the OpenAPI document are read off KeyForm's fields, which stay
 # the authority: the form validates every key the API creates or changes.
 _FIELDS = KeyForm.base_fields
-LIMIT_FIELDS = ("monthly_spend_cap", "cost_limit", "token_limit", "limit_period", "rpm_limit")
+LIMIT_FIELDS = (
+    "monthly_spend_cap",
+    "cost_limit",
+    "token_limit",
+    "limit_period",
+    "rpm_limit",
+    "increase_cap",
+    "increase_amount",
+    "increase_until",
+)
 
 ModelName = Annotated[str, StringConstraints(pattern=MODEL_NAME.pattern)]
 # An address or CIDR range; keys.allowlist says whether it is one.
@@ -53,6 +62,7 @@ def _money_type(field: str):
 
 MonthlySpendCap = _money_type("monthly_spend_cap")
 CostLimit = _money_type("cost_limit")
+IncreaseAmount = _money_type("increase_amount")
 TokenLimit = Annotated[
     int, Field(ge=_FIELDS["token_limit"].min_value, le=_FIELDS["token_limit"].max_value)
 ]
@@ -75,6 +85,11 @@ class LimitsOut(Schema):
     token_limit: int | None
     limit_period: LimitPeriod = Field(description="When cost and token counters restart.")
     rpm_limit: int | None = Field(description="Requests per minute; null: no limit.")
+    increase_cap: IncreasableCap | None = Field(
+        description="The cap a temporary increase raises; null: none."
+    )
+    increase_amount: str | None = Field(description=f"What it adds. {MONEY_DESCRIPTION}")
+    increase_until: datetime | None = Field(description="When it lapses, by itself.")
 
 
 class KeyOut(Schema):
@@ -134,6 +149,9 @@ def key_out(key: Key) -> dict:
             "token_limit": key.token_limit,
             "limit_period": key.limit_period,
             "rpm_limit": key.rpm_limit,
+            "increase_cap": key.increase_cap or None,
+            "increase_amount": money_text(key.increase_amount),
+            "increase_until": key.increase_until,
         },
         "expires_at": key.expires_at,
         "created_at": key.created_at,
@@ -153,6 +171,9 @@ class LimitsIn(Schema):
     token_limit: TokenLimit | None = None
     limit_period: LimitPeriod = LimitPeriod.MONTHLY
     rpm_limit: RpmLimit | None = None
+    increase_cap: IncreasableCap | None = None
+    increase_amount: IncreaseAmount | None = None
+    increase_until: UtcDatetime | None = None
 
 
 class KeyIn(Schema):
@@ -181,6 +202,9 @@ class LimitsPatch(Schema):
     token_limit: TokenLimit | None = None
     limit_period: LimitPeriod = None  # type: ignore[assignment]
     rpm_limit: RpmLimit | None = None
+    increase_cap: IncreasableCap | None = None
+    increase_amount: IncreaseAmount | None = None
+    increase_until: UtcDatetime | None = None
 
 
 class KeyPatch(Schema):

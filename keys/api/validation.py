@@ -4,7 +4,6 @@ that the console would refuse, and a refusal names its field as the contract's `
 from datetime import UTC, datetime
 
 from django import forms
-from django.utils import timezone
 
 from gateway_console.api_schemas import form_refused
 from gateway_console.models import Membership
@@ -24,18 +23,11 @@ class KeyApiForm(KeyForm):
             "No such team in this organisation; give a team's id, or null for no team."
         )
 
-    def clean_expires_at(self) -> datetime | None:
-        value = self.cleaned_data.get("expires_at")
-        if value is None:
-            return None
+    def _in_org_time(self, value: datetime) -> datetime:
         try:
-            value = value.astimezone(UTC)
+            return value.astimezone(UTC)
         except OverflowError:
             raise forms.ValidationError("This time is out of range.") from None
-        unchanged = self.key is not None and self.key.expires_at == value
-        if not unchanged and value <= timezone.now():
-            raise forms.ValidationError("Choose a time in the future.")
-        return value
 
 
 def flat(payload: KeyIn | KeyPatch, *, only_given: bool) -> dict:
@@ -59,6 +51,9 @@ def current(key: Key) -> dict:
         "rpm_limit": key.rpm_limit,
         "expires_at": key.expires_at,
         "allowed_ips": list(key.allowed_ips),
+        "increase_cap": key.increase_cap or None,
+        "increase_amount": key.increase_amount,
+        "increase_until": key.increase_until,
     }
 
 
@@ -67,7 +62,7 @@ def form_data(values: dict) -> dict:
     for field, value in values.items():
         if field in ("model_scope", "allowed_ips"):
             data[field] = "\n".join(value)
-        elif field == "expires_at":
+        elif field in ("expires_at", "increase_until", "increase_cap"):
             data[field] = value or ""
         else:
             data[field] = "" if value is None else str(value)

@@ -32,6 +32,7 @@ SELECT k.id, k.org_id, k.team_id, k.name, k.user_id, k.type, k.profile, k.status
        tl.period_end, tl.spend_micros, tl.tokens, tl.held_micros,
        mp.id, mp.input_per_million, mp.output_per_million, mp.max_output_tokens,
        k.allowed_ips, k.secret_hash = %(hash)s,
+       k.increase_cap, k.increase_amount, k.increase_until,
        CASE WHEN p.id IS NULL THEN 1
             WHEN NOT EXISTS (SELECT 1 FROM billing_plan_models pm WHERE pm.plan_id = p.id) THEN 1
             WHEN EXISTS (SELECT 1 FROM billing_plan_models pm
@@ -62,6 +63,7 @@ class KeyRow:
     status: str
     expires_at: datetime | None
     model_scope: list
+    # With a running temporary increase added (keys.increases).
     monthly_spend_cap: Decimal | None
     cost_limit: Decimal | None
     token_limit: int | None
@@ -138,8 +140,8 @@ def fetch_key(key_hash: str, model: str | None, now: datetime) -> KeyRow | None:
         status=r[7],
         expires_at=as_time(r[8]),
         model_scope=as_list(r[9]),
-        monthly_spend_cap=as_decimal(r[10]),
-        cost_limit=as_decimal(r[11]),
+        monthly_spend_cap=_raised(as_decimal(r[10]), "monthly_spend_cap", r[43:46], now),
+        cost_limit=_raised(as_decimal(r[11]), "cost_limit", r[43:46], now),
         token_limit=r[12],
         limit_period=r[13],
         rpm_limit=r[14],
@@ -163,8 +165,17 @@ def fetch_key(key_hash: str, model: str | None, now: datetime) -> KeyRow | None:
         max_output_tokens=r[40],
         allowed_ips=as_list(r[41]),
         current_secret=bool(r[42]),
-        plan_allows_model=bool(r[43]),
+        plan_allows_model=bool(r[46]),
     )
+
+
+def _raised(cap: Decimal | None, name: str, increase: tuple, now: datetime) -> Decimal | None:
+    """`cap` with a running temporary increase of it added, in exact decimals on every
+    database (keys.models.Key.effective_cap says the same of a model)."""
+    which, amount, until = increase
+    if cap is None or which != name or until is None or as_time(until) <= now:
+        return cap
+    return cap + as_decimal(amount)
 
 
 def touch_last_used(row: KeyRow, now: datetime) -> None:

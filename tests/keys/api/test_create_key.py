@@ -54,6 +54,9 @@ def test_it_creates_a_key_and_shows_its_plaintext_once(api, org, team, admin_tok
         "token_limit": 1_000_000,
         "limit_period": "weekly",
         "rpm_limit": 60,
+        "increase_cap": None,
+        "increase_amount": None,
+        "increase_until": None,
     }
 
     (event,) = events(org, "key.created")
