@@ -12,6 +12,7 @@ ACTIONS: dict[str, str] = {
     "key.deleted": "deleted a key",
     "key.increase_lapsed": "a key's temporary increase lapsed",
     "key.canary_tripped": "a canary key was used",
+    "key.leaked": "a key was reported leaked and disabled",
     "keys.disabled": "disabled keys",
     "keys.enabled": "enabled keys",
     "keys.deleted": "deleted keys",

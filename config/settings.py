@@ -230,6 +230,9 @@ USAGE_RETENTION_DAYS = retention.usage_retention_days()
 ALERT_RETENTION_DAYS = retention.alert_retention_days()
 FINDING_RETENTION_DAYS = retention.finding_retention_days()
 SIGN_IN_LOG_RETENTION_DAYS = retention.sign_in_log_retention_days(AXES_COOLOFF_TIME)
+# GitHub's secret-scanning public keys (its /meta/public_keys/secret_scanning document, saved
+# to a file): what signs the leaked-key reports of /api/v1/secret-scanning/leaks (keys.leak_api).
+SECRET_SCANNING_KEYS_FILE = os.environ.get("SECRET_SCANNING_KEYS_FILE", "")
 # Where keys were seen from (the key page shows 7 days; a rotation's grace at most one).
 KEY_SIGHTING_RETENTION_DAYS = 30
 # A show-once nonce only guards against a resubmitted form: a day is plenty.

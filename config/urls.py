@@ -11,9 +11,11 @@ from config.health import health
 from gateway_console import views
 from keys import views as keys_views
 from keys.authorize import authorize_view
+from keys.leak_api import leaks_view
 
-# What only machines call (load balancers, the gateway) answers JSON no browser renders: no
-# Content-Security-Policy is built for it, which cost ~60 µs a request on the hot path.
+# What only machines call (load balancers, the gateway, secret scanners) answers JSON no browser
+# renders: no Content-Security-Policy is built for it, which cost ~60 µs a request on the hot
+# path.
 machine = csp_exempt()
 
 urlpatterns = [
@@ -50,6 +52,7 @@ urlpatterns = [
     # Envoy's ext_authz appends the client's path to its path_prefix.
     re_path(r"^api/v1/gateway/authorize/", machine(authorize_view)),
     path("api/v1/gateway/usage", machine(usage_view), name="gateway-usage"),
+    path("api/v1/secret-scanning/leaks", machine(leaks_view), name="secret-scanning-leaks"),
     # The admin API (docs/contract.md section 4), after the gateway's own paths.
     path("api/v1/", api.urls),
     # Staff sign in where everyone does (throttled, second factor, audited), then come back.

@@ -87,6 +87,9 @@ class Key(ShownAsPreview, models.Model):
     updated_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
     rotated_at = models.DateTimeField(null=True, blank=True)
+    # Reported leaked (keys.leaks): when first, and where it was found.
+    leaked_at = models.DateTimeField(null=True, blank=True)
+    leaked_url = models.CharField(max_length=500, blank=True)
     disabled_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
 

@@ -1,12 +1,13 @@
 from django.urls import path
 
-from keys import views
+from keys import leak_views, views
 
 app_name = "keys"
 urlpatterns = [
     path("", views.key_list, name="list"),
     path("new/", views.key_new, name="new"),
     path("batch/", views.key_batch, name="batch"),
+    path("report-leak/", leak_views.report_leak, name="report-leak"),
     path("<uuid:key_id>/", views.key_detail, name="detail"),
     path("<uuid:key_id>/usage/", views.key_usage, name="usage"),
     path("<uuid:key_id>/requests/", views.key_requests, name="requests"),

@@ -47,7 +47,12 @@ def _names(model, ids: set) -> dict:
 def titles(alerts: list[Alert]) -> dict[int, str]:
     """A one-line title per alert, naming its key, team or admin token (three queries at
     most)."""
-    key_kinds = (AlertKind.KEY_CAP, AlertKind.KEY_EXPIRING, AlertKind.KEY_CANARY)
+    key_kinds = (
+        AlertKind.KEY_CAP,
+        AlertKind.KEY_EXPIRING,
+        AlertKind.KEY_CANARY,
+        AlertKind.KEY_LEAKED,
+    )
     key_ids = {owner_id(a) for a in alerts if a.kind in key_kinds}
     team_ids = {owner_id(a) for a in alerts if a.kind == AlertKind.TEAM_CAP}
     token_ids = {owner_id(a) for a in alerts if a.kind == AlertKind.ADMIN_TOKEN_EXPIRING}
@@ -60,6 +65,8 @@ def titles(alerts: list[Alert]) -> dict[int, str]:
             result[a.pk] = f"Wallet below {money.display(Decimal(a.threshold))}"
         elif a.kind == AlertKind.KEY_EXPIRING:
             result[a.pk] = f"Key {names_of_keys.get(owner_id(a), '?')} expires on {a.threshold}"
+        elif a.kind == AlertKind.KEY_LEAKED:
+            result[a.pk] = f"Key {names_of_keys.get(owner_id(a), '?')} leaked and was disabled"
         elif a.kind == AlertKind.KEY_CANARY:
             result[a.pk] = f"Canary key {names_of_keys.get(owner_id(a), '?')} was used"
         elif a.kind == AlertKind.ADMIN_TOKEN_EXPIRING:

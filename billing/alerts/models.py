@@ -41,6 +41,7 @@ class AlertKind(models.TextChoices):
     KEY_EXPIRING = "key_expiring", "Key expiring"
     ADMIN_TOKEN_EXPIRING = "admin_token_expiring", "Admin token expiring"
     KEY_CANARY = "key_canary", "Canary key used"
+    KEY_LEAKED = "key_leaked", "Key leaked"
 
 
 class Alert(models.Model):

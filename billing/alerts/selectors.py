@@ -45,6 +45,8 @@ def _threshold_label(alert: Alert) -> str:
         return f"expires {alert.threshold}"
     if alert.kind == AlertKind.KEY_CANARY:
         return "used"
+    if alert.kind == AlertKind.KEY_LEAKED:
+        return "disabled"
     return f"{alert.threshold}% of {cap_label(alert)}"
 
 

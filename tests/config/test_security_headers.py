@@ -21,8 +21,14 @@ from tests.factories import MembershipFactory
 pytestmark = pytest.mark.django_db
 
 ROLES = ("owner", "admin", "member", "auditor", "anonymous")
-# JSON for the gateway and load balancers only: no browser policy (config/urls.py `machine`).
-MACHINE_ROUTES = {"healthz", "api/v1/gateway/authorize", "api/v1/gateway/usage"}
+# JSON for the gateway, load balancers and secret scanners only: no browser policy (config/urls.py
+# `machine`).
+MACHINE_ROUTES = {
+    "healthz",
+    "api/v1/gateway/authorize",
+    "api/v1/gateway/usage",
+    "api/v1/secret-scanning/leaks",
+}
 TEMPLATES = Path(settings.BASE_DIR) / "templates"
 INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)(?![^>]*application/json)[^>]*>", re.I)
 HANDLER = re.compile(r"\son[a-z]+\s*=", re.I)
