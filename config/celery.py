@@ -10,6 +10,10 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 app.conf.beat_schedule = {
+    "forecast-alerts": {
+        "task": "billing.tasks.forecast_alerts",
+        "schedule": crontab(minute=23),
+    },
     "lapse-temporary-increases": {
         "task": "keys.tasks.lapse_increases",
         "schedule": 60.0,

@@ -18,11 +18,15 @@ from billing.alerts.evaluation import (
     scoped,
     setting_of,
 )
+from billing.alerts.forecasts import runs_out_message
 from billing.alerts.models import AlertKind
+from billing.limits import forecast
 from billing.limits.models import Counter, CounterKind
 from billing.limits.periods import LimitPeriod, period_bounds
+from billing.money import money_to_micros
+from billing.usage.rollups import week_spend
 from gateway_console.models import Org
-from keys.models import Key, KeyStatus
+from keys.models import IncreasableCap, Key, KeyStatus
 
 
 def key_cap_alerts(now: datetime, org: Org | None, org_settings: dict) -> list[Candidate]:
@@ -121,3 +125,41 @@ def expiring_key_alerts(now: datetime, org: Org | None, org_settings: dict) -> l
 def key_names(ids: set) -> dict:
     """{key id: name}, for the alerts' email and webhook."""
     return dict(Key.objects.filter(pk__in=ids).values_list("id", "name"))
+
+
+def key_runs_out_alerts(now: datetime, org: Org | None, org_settings: dict) -> list[Candidate]:
+    """A key's monthly spend cap or cost limit that, at the last week's pace, is spent before
+    its period resets (billing.alerts.forecasts has the teams' and the wallet's)."""
+    rows = (
+        scoped(Counter.objects.filter(key__isnull=False), org)
+        .filter(current_period(now), key__status=KeyStatus.ACTIVE)
+        .filter(
+            Q(kind=CounterKind.MONTH, key__monthly_spend_cap__isnull=False)
+            | Q(kind=CounterKind.LIMIT, key__cost_limit__isnull=False)
+        )
+        .select_related("key", "org")
+    )
+    weeks: dict = {}
+    candidates = []
+    for counter in rows:
+        if not setting_of(org_settings, counter.org_id).cap_at_80:
+            continue
+        cap = "monthly_spend_cap" if counter.kind == CounterKind.MONTH else "cost_limit"
+        if counter.org_id not in weeks:
+            weeks[counter.org_id] = week_spend(counter.org_id, by="key", now=now)
+        left = money_to_micros(counter.key.effective_cap(cap, now)) - counter.spend_micros
+        when = forecast.runs_out(left, weeks[counter.org_id].get(counter.key_id, 0), now)
+        if left > 0 and forecast.before(when, counter.period_end):
+            key = counter.key
+            what = f"key “{key.name}” ({key.preview})'s {IncreasableCap(cap).label.lower()}"
+            candidates.append(
+                Candidate(
+                    org_id=counter.org_id,
+                    kind=AlertKind.RUNS_OUT,
+                    subject=f"{key.pk}/{cap}",
+                    threshold="before_reset",
+                    period_start=counter.period_start,
+                    message=runs_out_message(what, when, counter.period_end, counter.org.timezone),
+                )
+            )
+    return candidates

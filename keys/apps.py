@@ -11,7 +11,12 @@ class KeysConfig(AppConfig):
         from audit.selectors import register_target_page
         from billing.alerts import register_key_alerts
         from billing.usage.services import register_key_facts
-        from keys.alerts import expiring_key_alerts, key_cap_alerts, key_names
+        from keys.alerts import (
+            expiring_key_alerts,
+            key_cap_alerts,
+            key_names,
+            key_runs_out_alerts,
+        )
         from keys.models import Key
         from keys.selectors import key_facts
 
@@ -22,5 +27,7 @@ class KeysConfig(AppConfig):
         # Alerts (billing) are raised about keys too; evaluate runs the sources by their order,
         # between billing's wallet (10) and team caps (30) alerts.
         register_key_alerts(
-            sources=[(20, key_cap_alerts), (40, expiring_key_alerts)], names=key_names
+            sources=[(20, key_cap_alerts), (40, expiring_key_alerts)],
+            names=key_names,
+            forecasts=[(20, key_runs_out_alerts)],
         )

@@ -8,6 +8,8 @@ from django.db.models import BigIntegerField, F, Q, QuerySet, Subquery
 from django.db.models.functions import Cast, Coalesce, Greatest
 from django.utils import timezone
 
+from billing.ledger.models import Wallet
+from billing.limits import forecast
 from billing.limits.models import Counter, CounterKind
 from billing.limits.periods import LimitPeriod, period_bounds
 from billing.limits.selectors import (
@@ -19,11 +21,13 @@ from billing.limits.selectors import (
     tokens_row,
     used_ppm,
 )
+from billing.money import display, micros_to_money
+from billing.usage import rollups
 from gateway_console.paging import Column, Page, keyset_page
 from keys.models import Key
 
 
-def key_rows(key: Key, month: tuple, limit: tuple) -> list[LimitUse]:
+def key_rows(key: Key, month: tuple, limit: tuple, week: int | None = None) -> list[LimitUse]:
     """A key's limits against its use; `month` and `limit` are (spend, tokens, period end) of
     its two counters' running periods. The one place both the key page and the caps overview
     describe a key's limits."""
@@ -36,7 +40,7 @@ def key_rows(key: Key, month: tuple, limit: tuple) -> list[LimitUse]:
         if getattr(key, cap) is not None:
             if key.increase_of(cap, now):
                 label += " (raised for now)"
-            rows.append(spend_row(label, key.effective_cap(cap, now), use[0], use[2]))
+            rows.append(spend_row(label, key.effective_cap(cap, now), use[0], use[2], week=week))
     if key.token_limit is not None:
         rows.append(tokens_row(f"Tokens ({period})", key.token_limit, limit[1], limit[2]))
     return rows + rpm_rows(key.rpm_limit)
@@ -46,10 +50,12 @@ def key_limits_now(key: Key) -> list[LimitUse]:
     now = timezone.now()
     counters = {c.kind: c for c in Counter.objects.filter(key=key)}
     tz = key.org.timezone
+    week = rollups.week_spend(key.org_id, by="key", ids=[key.pk], now=now).get(key.pk, 0)
     return key_rows(
         key,
         current_use(counters.get(CounterKind.MONTH), LimitPeriod.MONTHLY, tz, now),
         current_use(counters.get(CounterKind.LIMIT), key.limit_period, tz, now),
+        week,
     )
 
 
@@ -119,11 +125,24 @@ def _capped_keys(org) -> QuerySet[Key]:
     return keys
 
 
-def key_cap_rows(key: Key) -> list[LimitUse]:
-    """The limits of a key from capped_keys' annotations (no further query)."""
+def key_cap_rows(key: Key, week: int | None = None) -> list[LimitUse]:
+    """The limits of a key from capped_keys' annotations (no further query); with `week`, the
+    last week's spend, its spend caps' forecasts."""
     now = timezone.now()
     month_end = key.month_end or period_bounds(LimitPeriod.MONTHLY, now, key.org_timezone)[1]
     limit_end = key.limit_end or period_bounds(key.limit_period, now, key.org_timezone)[1]
     return key_rows(
-        key, (key.month_spend, 0, month_end), (key.limit_spend, key.limit_tokens, limit_end)
+        key, (key.month_spend, 0, month_end), (key.limit_spend, key.limit_tokens, limit_end), week
     )
+
+
+def wallet_forecast(org, now) -> dict:
+    """The org's wallet (balance less holds) and when it runs out at the last week's pace."""
+    wallet = Wallet.objects.filter(org=org).values("balance_micros", "held_micros").first()
+    left = (wallet["balance_micros"] - wallet["held_micros"]) if wallet else 0
+    week = rollups.week_spend(org.pk, by=None, now=now)[None]
+    return {
+        "left": display(micros_to_money(left)),
+        "runs_out": forecast.runs_out(left, week, now),
+        "paced": week > 0,
+    }

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_http_methods
 from audit import Actor
 from billing.limits.selectors import capped_teams
 from billing.money import display, micros_to_money
-from billing.usage import traffic
+from billing.usage import rollups, traffic
 from billing.usage import views as usage_views
 from gateway_console import selectors as tenancy
 from gateway_console import step_up
@@ -364,7 +364,10 @@ def caps(request: HttpRequest) -> HttpResponse:
     sort = request.GET.get("sort", "-used")
     sort = sort if sort in limits.CAP_SORTS else "-used"
     page = limits.capped_keys_page(org, sort=sort, **cursors(request.GET))
-    rows = [(key, limits.key_cap_rows(key)) for key in page.rows]
+    now = timezone.now()
+    week = rollups.week_spend(org.pk, by="key", ids=[key.pk for key in page.rows], now=now)
+    rows = [(key, limits.key_cap_rows(key, week.get(key.pk, 0))) for key in page.rows]
+    team_week = rollups.week_spend(org.pk, by="team", now=now)
     context = {
         "pager": pager_links(
             page, query={"sort": sort if sort != "-used" else ""}, target="caps-table"
@@ -372,7 +375,8 @@ def caps(request: HttpRequest) -> HttpResponse:
         "rows": rows,
         "sort": sort,
         "sorts": limits.CAP_SORTS,
-        "teams": capped_teams(org),
+        "teams": capped_teams(org, team_week),
+        "wallet": limits.wallet_forecast(org, now),
     }
     return render_list(
         request,

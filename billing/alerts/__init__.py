@@ -28,6 +28,7 @@ Alerts never hold a key's or an admin token's plaintext: the console does not ha
 name a key or token by its name and preview (prefix and last four characters).
 """
 
+from billing.alerts import forecasts  # noqa: F401 (fills BILLING_FORECAST_SOURCES)
 from billing.alerts.common import (
     BADGE_MAX,
     EXPIRY_WARNING,

@@ -52,11 +52,21 @@ class WebhookFailed(Exception):
 # to name a key (keys.apps). `sources` are (order, source) pairs: evaluate runs every source in
 # order, billing's own among them.
 KEY_ALERT_SOURCES: list[tuple[int, Callable]] = []
+# The hourly `runs_out` evaluation's sources: billing's (billing.alerts.forecasts fills it) and
+# the keys', likewise registered.
+BILLING_FORECAST_SOURCES: list[tuple[int, Callable]] = []
+KEY_FORECAST_SOURCES: list[tuple[int, Callable]] = []
 _key_names: list[Callable[[set], dict]] = []
 
 
-def register_key_alerts(*, sources: list[tuple[int, Callable]], names: Callable[[set], dict]):
+def register_key_alerts(
+    *,
+    sources: list[tuple[int, Callable]],
+    names: Callable[[set], dict],
+    forecasts: list[tuple[int, Callable]] = (),
+):
     KEY_ALERT_SOURCES[:] = sources
+    KEY_FORECAST_SOURCES[:] = forecasts
     _key_names[:] = [names]
 
 

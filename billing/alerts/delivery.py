@@ -34,6 +34,14 @@ def owner_id(alert: Alert) -> uuid.UUID | None:
         return None
 
 
+def runs_out_of(alert: Alert) -> str | None:
+    """What a `runs_out` alert is about: "key", "team" or "wallet" (None: another kind)."""
+    if alert.kind != AlertKind.RUNS_OUT:
+        return None
+    cap = alert.subject.partition("/")[2]
+    return {"wallet": "wallet", "team_spend_cap": "team"}.get(cap, "key")
+
+
 def cap_label(alert: Alert) -> str:
     caps = TEAM_CAPS if alert.kind == AlertKind.TEAM_CAP else KEY_CAPS
     cap = alert.subject.partition("/")[2]
@@ -53,8 +61,10 @@ def titles(alerts: list[Alert]) -> dict[int, str]:
         AlertKind.KEY_CANARY,
         AlertKind.KEY_LEAKED,
     )
-    key_ids = {owner_id(a) for a in alerts if a.kind in key_kinds}
-    team_ids = {owner_id(a) for a in alerts if a.kind == AlertKind.TEAM_CAP}
+    key_ids = {owner_id(a) for a in alerts if a.kind in key_kinds or runs_out_of(a) == "key"}
+    team_ids = {
+        owner_id(a) for a in alerts if a.kind == AlertKind.TEAM_CAP or runs_out_of(a) == "team"
+    }
     token_ids = {owner_id(a) for a in alerts if a.kind == AlertKind.ADMIN_TOKEN_EXPIRING}
     names_of_keys = key_names(key_ids)
     team_names = _names(Team, team_ids)
@@ -65,6 +75,12 @@ def titles(alerts: list[Alert]) -> dict[int, str]:
             result[a.pk] = f"Wallet below {money.display(Decimal(a.threshold))}"
         elif a.kind == AlertKind.KEY_EXPIRING:
             result[a.pk] = f"Key {names_of_keys.get(owner_id(a), '?')} expires on {a.threshold}"
+        elif a.kind == AlertKind.RUNS_OUT:
+            name = (names_of_keys if runs_out_of(a) == "key" else team_names).get(owner_id(a), "?")
+            result[a.pk] = {
+                "key": f"Key {name} runs out before its reset",
+                "team": f"Team {name} runs out before its reset",
+            }.get(runs_out_of(a), "The wallet runs out within a week")
         elif a.kind == AlertKind.KEY_LEAKED:
             result[a.pk] = f"Key {names_of_keys.get(owner_id(a), '?')} leaked and was disabled"
         elif a.kind == AlertKind.KEY_CANARY:

@@ -15,9 +15,11 @@ from django.dispatch import Signal
 from billing import money
 from billing.alerts.common import (
     _PERIOD_WORD,
+    BILLING_FORECAST_SOURCES,
     EXPIRY_WARNING,
     INSERT_CHUNK,
     KEY_ALERT_SOURCES,
+    KEY_FORECAST_SOURCES,
     TEAM_CAPS,
 )
 from billing.alerts.models import AlertKind, AlertSettings
@@ -38,12 +40,18 @@ class Candidate:
     message: str
 
 
-def evaluate(*, now: datetime, org: Org | None = None) -> list[int]:
+def evaluate(*, now: datetime, org: Org | None = None, forecasts: bool = False) -> list[int]:
     """Raises every alert due at `now`, for every org or for one, and hands the new ones to
-    delivery once they are committed. Returns the ids of the alerts it raised."""
+    delivery once they are committed. Returns the ids of the alerts it raised. With
+    `forecasts`, the `runs_out` alerts instead (hourly: they read a week of rollups)."""
     with transaction.atomic():
         org_settings = _settings_by_org(org)
-        sources = sorted([*BILLING_SOURCES, *KEY_ALERT_SOURCES], key=lambda item: item[0])
+        chosen = (
+            [*BILLING_FORECAST_SOURCES, *KEY_FORECAST_SOURCES]
+            if forecasts
+            else [*BILLING_SOURCES, *KEY_ALERT_SOURCES]
+        )
+        sources = sorted(chosen, key=lambda item: item[0])
         candidates = [c for _, source in sources for c in source(now, org, org_settings)]
         raised = _insert(candidates, now)
         if raised:

@@ -42,6 +42,7 @@ class AlertKind(models.TextChoices):
     ADMIN_TOKEN_EXPIRING = "admin_token_expiring", "Admin token expiring"
     KEY_CANARY = "key_canary", "Canary key used"
     KEY_LEAKED = "key_leaked", "Key leaked"
+    RUNS_OUT = "runs_out", "Runs out before its reset"
 
 
 class Alert(models.Model):

@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from billing import money
 from billing.alerts.common import BADGE_MAX, BADGE_WINDOW, PAGE_SIZE, SEEN_SESSION_KEY
-from billing.alerts.delivery import cap_label, owner_id, shown_error
+from billing.alerts.delivery import cap_label, owner_id, runs_out_of, shown_error
 from billing.alerts.models import Alert, AlertKind, AlertSettings
 from gateway_console.models import Membership
 from gateway_console.paging import Column, Page, keyset_page
@@ -47,6 +47,8 @@ def _threshold_label(alert: Alert) -> str:
         return "used"
     if alert.kind == AlertKind.KEY_LEAKED:
         return "disabled"
+    if alert.kind == AlertKind.RUNS_OUT:
+        return "before its reset" if alert.threshold == "before_reset" else "within a week"
     return f"{alert.threshold}% of {cap_label(alert)}"
 
 
@@ -54,8 +56,10 @@ def _link(alert: Alert) -> str | None:
     owner = owner_id(alert)
     if owner is None or alert.kind == AlertKind.WALLET_LOW:
         return None
-    if alert.kind == AlertKind.TEAM_CAP:
+    if alert.kind == AlertKind.TEAM_CAP or runs_out_of(alert) == "team":
         return reverse("team-detail", args=[owner])
+    if runs_out_of(alert) == "wallet":
+        return reverse("billing:caps")
     if alert.kind == AlertKind.ADMIN_TOKEN_EXPIRING:
         return reverse("admin-tokens")
     return reverse("keys:detail", args=[owner])

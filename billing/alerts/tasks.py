@@ -20,6 +20,12 @@ def evaluate_alerts() -> int:
     return len(evaluate(now=datetime.now(UTC)))
 
 
+@shared_task(name="billing.tasks.forecast_alerts")
+def forecast_alerts() -> int:
+    """Hourly (beat): the `runs_out` alerts, from the last week's pace; returns how many."""
+    return len(evaluate(now=datetime.now(UTC), forecasts=True))
+
+
 @shared_task(
     name="billing.tasks.send_alert_emails",
     autoretry_for=(OSError,),  # smtplib's errors are OSErrors

@@ -19,6 +19,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from billing import money
+from billing.limits import forecast
 from billing.limits.models import Counter, CounterKind
 from billing.limits.periods import period_bounds
 from billing.money import micros_to_money, money_to_micros
@@ -32,6 +33,13 @@ class LimitUse:
     used: str | None
     percent: int | None
     period_end: datetime | None
+    # A spend cap's forecast at the last week's pace (billing.limits.forecast), when known.
+    paced: bool = False
+    runs_out: datetime | None = None
+
+    @property
+    def runs_out_before_reset(self) -> bool:
+        return forecast.before(self.runs_out, self.period_end)
 
 
 def current_use(
@@ -44,7 +52,10 @@ def current_use(
     return 0, 0, period_bounds(period, now, tz)[1]
 
 
-def spend_row(label: str, cap: Decimal, spend: int, period_end) -> LimitUse:
+def spend_row(
+    label: str, cap: Decimal, spend: int, period_end, *, week: int | None = None
+) -> LimitUse:
+    """A spend cap against its use; with `week` (the last week's spend), its forecast."""
     cap_micros = money_to_micros(cap)
     return LimitUse(
         label,
@@ -52,6 +63,10 @@ def spend_row(label: str, cap: Decimal, spend: int, period_end) -> LimitUse:
         money.display(micros_to_money(spend)),
         min(100, spend * 100 // cap_micros),
         period_end,
+        paced=week is not None,
+        runs_out=forecast.runs_out(cap_micros - spend, week, timezone.now())
+        if week is not None
+        else None,
     )
 
 
@@ -67,10 +82,10 @@ def rpm_rows(limit: int | None) -> list[LimitUse]:
     )
 
 
-def _team_rows(team: Team, spend: int, tokens: int, end) -> list[LimitUse]:
+def _team_rows(team: Team, spend: int, tokens: int, end, week: int | None = None) -> list[LimitUse]:
     rows = []
     if team.spend_cap is not None:
-        rows.append(spend_row("Spend", team.spend_cap, spend, end))
+        rows.append(spend_row("Spend", team.spend_cap, spend, end, week=week))
     if team.token_limit is not None:
         rows.append(tokens_row("Tokens", team.token_limit, tokens, end))
     return rows + rpm_rows(team.rpm_limit)
@@ -107,8 +122,9 @@ def used_ppm(used, cap_field: str, cap_units):
     )
 
 
-def capped_teams(org) -> list[tuple[Team, list[LimitUse]]]:
-    """Every team with a limit and its use this period, in one query."""
+def capped_teams(org, week: dict | None = None) -> list[tuple[Team, list[LimitUse]]]:
+    """Every team with a limit and its use this period, in one query; with `week` (each team's
+    spend of the last week, by id), its spend cap's forecast."""
     limit = current_counter(CounterKind.LIMIT, "team")
     teams = (
         Team.objects.filter(org=org)
@@ -131,6 +147,7 @@ def capped_teams(org) -> list[tuple[Team, list[LimitUse]]]:
                 team.limit_spend,
                 team.limit_tokens,
                 team.limit_end or period_bounds(team.limit_period, now, org.timezone)[1],
+                None if week is None else week.get(team.pk, 0),
             ),
         )
         for team in teams

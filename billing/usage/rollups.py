@@ -11,12 +11,13 @@ Two ways in, one statement each, the same on PostgreSQL and SQLite:
 
 import zoneinfo
 from dataclasses import dataclass
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet, Sum
 
 from billing.dbvalues import db_id, db_time
+from billing.limits.forecast import PACE_DAYS
 from billing.usage.models import UsageHourly
 
 COLUMNS = ("requests", "input_tokens", "output_tokens", "cost_micros", "errors")
@@ -171,3 +172,18 @@ def top_keys(scope: Q, *, since: datetime, until: datetime, by: str, limit: int 
         .annotate(**{c: Sum(c) for c in COLUMNS})
         .order_by(f"-{by}", "key__name", "key_id")[:limit]
     )
+
+
+def week_spend(org_id, *, by: str | None, ids=None, now: datetime) -> dict:
+    """The cost in micro-dollars of the last PACE_DAYS days, from the hourly rollups, in one
+    query: the pace of billing.limits.forecast. By "key" or "team": per key or team of `ids`
+    (None: all of the org's); by None: the whole org's, under the key None."""
+    hours = UsageHourly.objects.filter(
+        org_id=org_id, hour__gte=floor_hour(now) - timedelta(days=PACE_DAYS)
+    )
+    if by is None:
+        return {None: hours.aggregate(total=Sum("cost_micros"))["total"] or 0}
+    if ids is not None:
+        hours = hours.filter(**{f"{by}_id__in": list(ids)})
+    rows = hours.values(f"{by}_id").annotate(total=Sum("cost_micros"))
+    return {row[f"{by}_id"]: row["total"] for row in rows}

@@ -21,8 +21,8 @@ LIST = "/keys/"
 LIST_QUERIES = 7
 # Session, user, membership, the key (with team, creator and org), its counters, its audit
 # trail, the switcher, the alerts badge, the last 7 days' usage (one query of the rollups), and
-# where it was seen from this week (keys.sightings).
-DETAIL_QUERIES = 10
+# where it was seen from this week (keys.sightings), and its last week's spend (the forecast).
+DETAIL_QUERIES = 11
 
 
 def _names(response) -> list[str]:
