@@ -1,6 +1,6 @@
 from django.urls import path
 
-from keys import leak_views, views
+from keys import leak_views, preview_views, views
 
 app_name = "keys"
 urlpatterns = [
@@ -12,6 +12,7 @@ urlpatterns = [
     path("<uuid:key_id>/usage/", views.key_usage, name="usage"),
     path("<uuid:key_id>/requests/", views.key_requests, name="requests"),
     path("<uuid:key_id>/edit/", views.key_edit, name="edit"),
+    path("<uuid:key_id>/preview/", preview_views.key_preview, name="preview"),
     path("<uuid:key_id>/rotate/", views.key_rotate, name="rotate"),
     path("<uuid:key_id>/allow-address/", views.key_allow_address, name="allow-address"),
     path("<uuid:key_id>/disable/", views.key_status_action, {"action": "disable"}, name="disable"),
