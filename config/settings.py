@@ -233,6 +233,9 @@ SIGN_IN_LOG_RETENTION_DAYS = retention.sign_in_log_retention_days(AXES_COOLOFF_T
 # GitHub's secret-scanning public keys (its /meta/public_keys/secret_scanning document, saved
 # to a file): what signs the leaked-key reports of /api/v1/secret-scanning/leaks (keys.leak_api).
 SECRET_SCANNING_KEYS_FILE = os.environ.get("SECRET_SCANNING_KEYS_FILE", "")
+# The console's own address, for links in emails sent by tasks (a scheduled rotation's link);
+# empty: the emails give the page's path.
+CONSOLE_URL = os.environ.get("CONSOLE_URL", "").rstrip("/")
 # Where keys were seen from (the key page shows 7 days; a rotation's grace at most one).
 KEY_SIGHTING_RETENTION_DAYS = 30
 # A show-once nonce only guards against a resubmitted form: a day is plenty.

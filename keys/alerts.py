@@ -5,7 +5,9 @@ keys.apps registers, since billing may not import keys."""
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db.models import F, Q
+from django.urls import reverse
 
 from billing.alerts import EXPIRY_WARNING, KEY_CAPS, Candidate
 from billing.alerts.evaluation import (
@@ -162,4 +164,37 @@ def key_runs_out_alerts(now: datetime, org: Org | None, org_settings: dict) -> l
                     message=runs_out_message(what, when, counter.period_end, counter.org.timezone),
                 )
             )
+    return candidates
+
+
+def rotation_due_alerts(now: datetime, org: Org | None, org_settings: dict) -> list[Candidate]:
+    """A key on a rotation schedule: 7 days before it is due, and when it is due, its admins
+    are emailed the link that rotates it (after sign-in and a step-up, with the schedule's
+    overlap); the mail holds no secret. Under the "expiring" setting."""
+    keys = scoped(Key.objects.filter(rotate_every_days__isnull=False), org).filter(
+        status=KeyStatus.ACTIVE
+    )
+    candidates = []
+    for key in keys.select_related("org"):
+        due = key.rotation_due_at
+        if due > now + EXPIRY_WARNING or not setting_of(org_settings, key.org_id).key_expiring:
+            continue
+        link = f"{settings.CONSOLE_URL}{reverse('keys:rotate', args=[key.pk])}"
+        link += f"?grace_hours={key.rotation_overlap_hours}"
+        when = "is due" if due <= now else f"is due at {local_time(due, key.org.timezone)}"
+        candidates.append(
+            Candidate(
+                org_id=key.org_id,
+                kind=AlertKind.KEY_ROTATION_DUE,
+                subject=str(key.pk),
+                threshold="due" if due <= now else "soon",
+                period_start=due,
+                message=(
+                    f"Key “{key.name}” ({key.preview}) {when} for its scheduled rotation (every"
+                    f" {key.rotate_every_days} days). Rotate it here, after signing in: {link}"
+                    f" (the old secret keeps working {key.rotation_overlap_hours} h). The new"
+                    " secret is shown once, on that page; this email never holds it."
+                ),
+            )
+        )
     return candidates

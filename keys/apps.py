@@ -16,6 +16,7 @@ class KeysConfig(AppConfig):
             key_cap_alerts,
             key_names,
             key_runs_out_alerts,
+            rotation_due_alerts,
         )
         from keys.models import Key
         from keys.selectors import key_facts
@@ -27,7 +28,7 @@ class KeysConfig(AppConfig):
         # Alerts (billing) are raised about keys too; evaluate runs the sources by their order,
         # between billing's wallet (10) and team caps (30) alerts.
         register_key_alerts(
-            sources=[(20, key_cap_alerts), (40, expiring_key_alerts)],
+            sources=[(20, key_cap_alerts), (40, expiring_key_alerts), (45, rotation_due_alerts)],
             names=key_names,
             forecasts=[(20, key_runs_out_alerts)],
         )

@@ -61,6 +61,21 @@ class KeyForm(forms.Form):
     rpm_limit = forms.IntegerField(
         label="Requests per minute", required=False, min_value=1, max_value=1_000_000
     )
+    rotate_every_days = forms.IntegerField(
+        label="Rotate every (days)",
+        required=False,
+        min_value=1,
+        max_value=365,
+        help_text="The key's admins are emailed a link to rotate it when it is due, and 7 days "
+        "before. Empty: no schedule.",
+    )
+    rotation_overlap_hours = forms.IntegerField(
+        label="Overlap (hours)",
+        required=False,
+        min_value=0,
+        max_value=settings.ROTATION_GRACE_MAX_HOURS,
+        help_text="How long the old secret keeps working after a scheduled rotation.",
+    )
     increase_cap = forms.ChoiceField(
         label="Temporary increase of",
         choices=[("", "No increase"), *IncreasableCap.choices],
@@ -106,6 +121,8 @@ class KeyForm(forms.Form):
                 "limit_period": key.limit_period,
                 "rpm_limit": key.rpm_limit,
                 "allowed_ips": "\n".join(key.allowed_ips),
+                "rotate_every_days": key.rotate_every_days,
+                "rotation_overlap_hours": key.rotation_overlap_hours,
                 "increase_cap": key.increase_cap,
                 "increase_amount": key.increase_amount,
                 "increase_until": self._wall_clock(key.increase_until),
@@ -221,6 +238,8 @@ class KeyForm(forms.Form):
             rpm_limit=data["rpm_limit"],
             expires_at=data["expires_at"],
             allowed_ips=data["allowed_ips"],
+            rotate_every_days=data["rotate_every_days"],
+            rotation_overlap_hours=data["rotation_overlap_hours"] or 0,
             increase_cap=data["increase_cap"] or "",
             increase_amount=data["increase_amount"] if data["increase_cap"] else None,
             increase_until=data["increase_until"] if data["increase_cap"] else None,

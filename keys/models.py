@@ -1,5 +1,5 @@
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -87,6 +87,10 @@ class Key(ShownAsPreview, models.Model):
     updated_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
     rotated_at = models.DateTimeField(null=True, blank=True)
+    # Scheduled rotation: due every `rotate_every_days` after the last rotation (or creation);
+    # the key's admins are emailed a link that rotates it with `rotation_overlap_hours` of grace.
+    rotate_every_days = models.PositiveIntegerField(null=True, blank=True)
+    rotation_overlap_hours = models.PositiveSmallIntegerField(default=0)
     # Reported leaked (keys.leaks): when first, and where it was found.
     leaked_at = models.DateTimeField(null=True, blank=True)
     leaked_url = models.CharField(max_length=500, blank=True)
@@ -161,6 +165,13 @@ class Key(ShownAsPreview, models.Model):
     @property
     def is_deleted(self) -> bool:
         return self.status == KeyStatus.DELETED
+
+    @property
+    def rotation_due_at(self) -> datetime | None:
+        """When the scheduled rotation is due (None: no schedule)."""
+        if not self.rotate_every_days:
+            return None
+        return (self.rotated_at or self.created_at) + timedelta(days=self.rotate_every_days)
 
     def increase_of(self, cap: str, now: datetime) -> Decimal:
         """What a running temporary increase adds to `cap` at `now` (0 when none runs)."""

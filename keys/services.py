@@ -38,6 +38,8 @@ SETTINGS_FIELDS = (
     "increase_cap",
     "increase_amount",
     "increase_until",
+    "rotate_every_days",
+    "rotation_overlap_hours",
 )
 # Settings kept as JSON lists.
 LIST_FIELDS = frozenset({"model_scope", "allowed_ips"})
@@ -75,6 +77,9 @@ class KeySettings:
     increase_cap: str = ""
     increase_amount: Decimal | None = None
     increase_until: datetime | None = None
+    # Scheduled rotation: every so many days (None: none), with this many hours of grace.
+    rotate_every_days: int | None = None
+    rotation_overlap_hours: int = 0
 
 
 def _audit_value(field: str, value):

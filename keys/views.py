@@ -127,6 +127,8 @@ def key_detail(request: HttpRequest, key_id) -> HttpResponse:
             "usage": usage_views.usage_summary(Q(key=key), key.org.timezone),
             "now": now,
             "sightings": sightings,
+            # During a grace period: who still presents the old secret (keys.sightings).
+            "old_secret_users": [s for s in sightings if s.old_secret] if key.in_grace else [],
             "sightings_to_allow": len({s.address for s in sightings if s.address and not s.listed}),
         },
     )
@@ -215,7 +217,9 @@ def key_allow_address(request: HttpRequest, key_id) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def key_rotate(request: HttpRequest, key_id) -> HttpResponse:
     key = selectors.key_for(request.membership, key_id)
-    form = RotateForm(request.POST if request.method == "POST" else step_up.resumed(request))
+    # A scheduled rotation's link names its overlap (keys.alerts.rotation_due_alerts).
+    data = request.POST if request.method == "POST" else step_up.resumed(request)
+    form = RotateForm(data, initial={"grace_hours": _int(request.GET.get("grace_hours"))})
     if request.method == "POST" and form.is_valid():
         try:
             key, plaintext = services.rotate_key(
@@ -235,6 +239,10 @@ def key_rotate(request: HttpRequest, key_id) -> HttpResponse:
         "keys/confirm_rotate.html",
         {"key": key, "form": form, "nonce": py_secrets.token_urlsafe(24)},
     )
+
+
+def _int(value: str | None) -> int:
+    return int(value) if value and value.isascii() and value.isdigit() else 0
 
 
 STATUS_ACTIONS = {

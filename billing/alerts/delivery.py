@@ -60,6 +60,7 @@ def titles(alerts: list[Alert]) -> dict[int, str]:
         AlertKind.KEY_EXPIRING,
         AlertKind.KEY_CANARY,
         AlertKind.KEY_LEAKED,
+        AlertKind.KEY_ROTATION_DUE,
     )
     key_ids = {owner_id(a) for a in alerts if a.kind in key_kinds or runs_out_of(a) == "key"}
     team_ids = {
@@ -81,6 +82,10 @@ def titles(alerts: list[Alert]) -> dict[int, str]:
                 "key": f"Key {name} runs out before its reset",
                 "team": f"Team {name} runs out before its reset",
             }.get(runs_out_of(a), "The wallet runs out within a week")
+        elif a.kind == AlertKind.KEY_ROTATION_DUE:
+            name = names_of_keys.get(owner_id(a), "?")
+            when = "is due for rotation" if a.threshold == "due" else "is due for rotation soon"
+            result[a.pk] = f"Key {name} {when}"
         elif a.kind == AlertKind.KEY_LEAKED:
             result[a.pk] = f"Key {names_of_keys.get(owner_id(a), '?')} leaked and was disabled"
         elif a.kind == AlertKind.KEY_CANARY:

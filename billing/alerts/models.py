@@ -43,6 +43,7 @@ class AlertKind(models.TextChoices):
     KEY_CANARY = "key_canary", "Canary key used"
     KEY_LEAKED = "key_leaked", "Key leaked"
     RUNS_OUT = "runs_out", "Runs out before its reset"
+    KEY_ROTATION_DUE = "key_rotation_due", "Key rotation due"
 
 
 class Alert(models.Model):

@@ -47,6 +47,8 @@ def _threshold_label(alert: Alert) -> str:
         return "used"
     if alert.kind == AlertKind.KEY_LEAKED:
         return "disabled"
+    if alert.kind == AlertKind.KEY_ROTATION_DUE:
+        return "due" if alert.threshold == "due" else "due within 7 days"
     if alert.kind == AlertKind.RUNS_OUT:
         return "before its reset" if alert.threshold == "before_reset" else "within a week"
     return f"{alert.threshold}% of {cap_label(alert)}"

@@ -63,6 +63,11 @@ def _money_type(field: str):
 MonthlySpendCap = _money_type("monthly_spend_cap")
 CostLimit = _money_type("cost_limit")
 IncreaseAmount = _money_type("increase_amount")
+RotateEvery = Annotated[int, Field(ge=1, le=365, description="Days between scheduled rotations.")]
+Overlap = Annotated[
+    int,
+    Field(ge=0, le=settings.ROTATION_GRACE_MAX_HOURS, description="Hours of grace at each."),
+]
 TokenLimit = Annotated[
     int, Field(ge=_FIELDS["token_limit"].min_value, le=_FIELDS["token_limit"].max_value)
 ]
@@ -105,6 +110,9 @@ class KeyOut(Schema):
     allowed_ips: list[str] = Field(
         description="Addresses and CIDR ranges the key may be used from; empty: any."
     )
+    rotate_every_days: int | None = Field(description="Scheduled rotation; null: none.")
+    rotation_overlap_hours: int
+    rotation_due_at: datetime | None
     limits: LimitsOut
     expires_at: datetime | None
     created_at: datetime
@@ -143,6 +151,9 @@ def key_out(key: Key) -> dict:
         "profile": key.profile or None,
         "model_scope": list(key.model_scope),
         "allowed_ips": list(key.allowed_ips),
+        "rotate_every_days": key.rotate_every_days,
+        "rotation_overlap_hours": key.rotation_overlap_hours,
+        "rotation_due_at": key.rotation_due_at,
         "limits": {
             "monthly_spend_cap": money_text(key.monthly_spend_cap),
             "cost_limit": money_text(key.cost_limit),
@@ -186,6 +197,8 @@ class KeyIn(Schema):
     profile: Profile | None = Field(default=None, description="Required for `profile` keys.")
     model_scope: list[ModelName] = Field(default_factory=list)
     allowed_ips: AllowedIps = Field(default_factory=list)
+    rotate_every_days: RotateEvery | None = None
+    rotation_overlap_hours: Overlap = 0
     limits: LimitsIn = Field(default_factory=LimitsIn)
     expires_at: UtcDatetime | None = Field(default=None, description="With its UTC offset.")
 
@@ -217,6 +230,8 @@ class KeyPatch(Schema):
     profile: Profile | None = None
     model_scope: list[ModelName] = None  # type: ignore[assignment]
     allowed_ips: AllowedIps = None  # type: ignore[assignment]
+    rotate_every_days: RotateEvery | None = None
+    rotation_overlap_hours: Overlap = None  # type: ignore[assignment]
     limits: LimitsPatch = None  # type: ignore[assignment]
     expires_at: UtcDatetime | None = None
 

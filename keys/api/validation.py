@@ -51,6 +51,8 @@ def current(key: Key) -> dict:
         "rpm_limit": key.rpm_limit,
         "expires_at": key.expires_at,
         "allowed_ips": list(key.allowed_ips),
+        "rotate_every_days": key.rotate_every_days,
+        "rotation_overlap_hours": key.rotation_overlap_hours,
         "increase_cap": key.increase_cap or None,
         "increase_amount": key.increase_amount,
         "increase_until": key.increase_until,

@@ -36,6 +36,9 @@ def test_it_lists_the_keys_with_every_contract_field(api, key, team):
         "profile": None,
         "model_scope": [],
         "allowed_ips": [],
+        "rotate_every_days": None,
+        "rotation_overlap_hours": 0,
+        "rotation_due_at": None,
         "limits": {
             "monthly_spend_cap": None,
             "cost_limit": None,
