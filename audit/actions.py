@@ -17,6 +17,7 @@ ACTIONS: dict[str, str] = {
     "keys.enabled": "enabled keys",
     "keys.deleted": "deleted keys",
     "keys.moved": "moved keys to a team",
+    "keys.expiry_set": "gave keys an expiry",
     "keys.imported": "imported keys in bulk",
     "team.updated": "changed a team",
     "team.deleted": "deleted a team",

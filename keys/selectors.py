@@ -38,7 +38,7 @@ SORTS = {
 }
 DEFAULT_SORT = "-created"
 STATUS_FILTERS = ("active", "disabled", "expired", "deleted")
-BATCH_ACTIONS = ("keys.disabled", "keys.enabled", "keys.deleted", "keys.moved")
+BATCH_ACTIONS = ("keys.disabled", "keys.enabled", "keys.deleted", "keys.moved", "keys.expiry_set")
 
 
 def key_facts(ids: set[uuid.UUID]) -> dict[uuid.UUID, KeyFacts]:

@@ -314,13 +314,17 @@ class BatchAction:
     ENABLE = "enable"
     DELETE = "delete"
     MOVE = "move"
-    CHOICES = (DISABLE, ENABLE, DELETE, MOVE)
+    # Give the keys without an expiry one, EXPIRE_IN_DAYS ahead (the hygiene page's fix).
+    EXPIRE = "expire"
+    EXPIRE_IN_DAYS = 90
+    CHOICES = (DISABLE, ENABLE, DELETE, MOVE, EXPIRE)
     STATUS = {DISABLE: KeyStatus.DISABLED, ENABLE: KeyStatus.ACTIVE, DELETE: KeyStatus.DELETED}
     EVENTS = {
         DISABLE: "keys.disabled",
         ENABLE: "keys.enabled",
         DELETE: "keys.deleted",
         MOVE: "keys.moved",
+        EXPIRE: "keys.expiry_set",
     }
 
 
@@ -354,6 +358,10 @@ def change_keys(
             entry["before"] = key.team.name if key.team_id else None
             key.team = team
             key.updated_at = now
+        elif action == BatchAction.EXPIRE:
+            entry["before"] = key.expires_at.isoformat() if key.expires_at else None
+            key.expires_at = key.expires_at or now + timedelta(days=BatchAction.EXPIRE_IN_DAYS)
+            key.updated_at = now
         else:
             entry["before"] = key.status
             _change_status(key, BatchAction.STATUS[action], now)
@@ -367,6 +375,7 @@ def change_keys(
             "deleted_at",
             "grace_secret_hash",
             "grace_until",
+            "expires_at",
             "updated_at",
         ],
     )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from keys import leak_views, preview_views, views
+from keys import hygiene_views, leak_views, preview_views, views
 
 app_name = "keys"
 urlpatterns = [
@@ -8,6 +8,7 @@ urlpatterns = [
     path("new/", views.key_new, name="new"),
     path("batch/", views.key_batch, name="batch"),
     path("report-leak/", leak_views.report_leak, name="report-leak"),
+    path("hygiene/", hygiene_views.hygiene_page, name="hygiene"),
     path("<uuid:key_id>/", views.key_detail, name="detail"),
     path("<uuid:key_id>/usage/", views.key_usage, name="usage"),
     path("<uuid:key_id>/requests/", views.key_requests, name="requests"),

@@ -328,9 +328,13 @@ def key_batch(request: HttpRequest) -> HttpResponse:
     except KeyActionRefused as refused:
         messages.error(request, str(refused))
     else:
-        verb = {"disable": "Disabled", "enable": "Enabled", "delete": "Deleted", "move": "Moved"}[
-            action
-        ]
+        verb = {
+            "disable": "Disabled",
+            "enable": "Enabled",
+            "delete": "Deleted",
+            "move": "Moved",
+            "expire": "Gave an expiry to",
+        }[action]
         target = f" to {team.name if team else 'no team'}" if action == BatchAction.MOVE else ""
         messages.success(
             request, f"{verb} {len(changed)} key{'s' if len(changed) != 1 else ''}{target}."
