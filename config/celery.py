@@ -10,6 +10,10 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 app.conf.beat_schedule = {
+    "keep-hygiene-scores": {
+        "task": "keys.tasks.keep_hygiene_scores",
+        "schedule": crontab(minute=41),
+    },
     "forecast-alerts": {
         "task": "billing.tasks.forecast_alerts",
         "schedule": crontab(minute=23),

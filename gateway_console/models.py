@@ -77,6 +77,9 @@ class Org(models.Model):
     audit_retention_days = models.PositiveIntegerField(
         "audit log retention (days)", null=True, blank=True
     )
+    # Key hygiene out of 100 (keys.hygiene.score), kept by an hourly task for the key list's
+    # header: counting every key on each page view would slow the list of a large org.
+    hygiene_score = models.PositiveSmallIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=dj_timezone.now)
 
     def __str__(self) -> str:

@@ -150,3 +150,14 @@ def _any(rules: list[Q]) -> Q:
     for rule in rules:
         combined |= rule
     return combined
+
+
+def keep_scores(now: datetime) -> int:
+    """Stores every org's score (the hourly task); returns how many orgs changed."""
+    changed = 0
+    for org in Org.objects.only("pk", "hygiene_score"):
+        value = score(org, now)
+        if value != org.hygiene_score:
+            Org.objects.filter(pk=org.pk).update(hygiene_score=value)
+            changed += 1
+    return changed

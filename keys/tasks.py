@@ -3,7 +3,7 @@ from datetime import datetime
 from celery import shared_task
 from django.utils import timezone
 
-from keys import canary, increases, services
+from keys import canary, hygiene, increases, services
 
 
 @shared_task
@@ -15,6 +15,12 @@ def forget_ended_rotation_grace() -> int:
 def lapse_increases() -> int:
     """Every minute (beat): clears the temporary increases that ended (keys.increases)."""
     return increases.lapse_increases(now=timezone.now())
+
+
+@shared_task(name="keys.tasks.keep_hygiene_scores")
+def keep_hygiene_scores() -> int:
+    """Hourly (beat): each org's key hygiene score, for the key list (keys.hygiene)."""
+    return hygiene.keep_scores(timezone.now())
 
 
 @shared_task(name="keys.tasks.canary_tripped")

@@ -94,3 +94,19 @@ def test_the_page_lists_findings_and_its_expiry_fix_is_a_confirmed_audited_batch
 def test_auditors_read_it_and_members_do_not(auditor_client, member_client):
     assert auditor_client.get(URL).status_code == 200
     assert member_client.get(URL).status_code in (403, 404)
+
+
+def test_the_hourly_task_keeps_the_score_the_key_list_shows(admin_client, member_client, org):
+    from keys.tasks import keep_hygiene_scores
+
+    _tidy(org, "a")
+    make_key(org, name="b")
+    assert "/100" not in admin_client.get("/keys/").content.decode()
+
+    assert keep_hygiene_scores.delay().get() == 1
+    assert keep_hygiene_scores.delay().get() == 0  # unchanged: nothing written
+
+    org.refresh_from_db()
+    assert org.hygiene_score == 45  # one of two keys clean, less 5: the admin lacks 2FA
+    assert "45/100" in admin_client.get("/keys/").content.decode()
+    assert "45/100" not in member_client.get("/keys/").content.decode()
