@@ -20,7 +20,7 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import gateway
@@ -35,6 +35,13 @@ GATEWAY_TOKEN = "bench-gateway-token"
 KEYS = int(os.environ.get("BENCH_KEYS", "10000"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", "3"))
 DURATION = int(os.environ.get("BENCH_SECONDS", "10"))
+# authorize_controls_vs_none_ratio compares two sets of this many keys of their own: one with
+# no control at all, one with every per-key control (seed_compared_keys).
+COMPARED_KEYS = 1000
+# The bench's authorize requests come from this gateway client (GATEWAY_PROXY_COUNT=0: the
+# last X-Forwarded-For entry), inside the controlled keys' allowlist; authorize records both.
+CLIENT_IP = "203.0.113.7"
+CLIENT_USER_AGENT = "OpenAI/Python 1.54.0"
 
 ENV = {
     **os.environ,
@@ -119,6 +126,56 @@ def seed() -> dict:
     return {"plaintexts": plaintexts, "key_ids": [str(i) for i in ids]}
 
 
+def seed_compared_keys() -> dict:
+    """COMPARED_KEYS keys with no control, and COMPARED_KEYS with every per-key control set so
+    that the bench's requests pass: an allowlist with CLIENT_IP, a model scope with the model
+    asked for, caps, a token limit and a rate limit that no run reaches, a running temporary
+    increase, an expiry, and a rotation schedule (which authorize does not read). In seed()'s
+    org, apart from its keys (`make soak` seeds those too), in bulk like them."""
+    from decimal import Decimal
+
+    from gateway_console import secret
+    from gateway_console.models import Org
+    from keys.models import IncreasableCap, Key
+
+    org = Org.objects.get(slug="bench")
+    teams = list(org.teams.order_by("name"))
+    now = datetime.now(UTC)
+    every_control = {
+        "allowed_ips": ["198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32"],
+        "model_scope": ["gpt-4o", "gpt-4o-mini"],
+        "monthly_spend_cap": Decimal("1000000"),
+        "cost_limit": Decimal("1000000"),
+        "token_limit": 10**12,
+        "rpm_limit": 1_000_000,
+        "increase_cap": IncreasableCap.MONTHLY_SPEND_CAP,
+        "increase_amount": Decimal("1000"),
+        "increase_until": now + timedelta(days=30),
+        "expires_at": now + timedelta(days=365),
+        "rotate_every_days": 90,
+        "rotation_overlap_hours": 24,
+    }
+    plaintexts: dict[str, list[str]] = {"none": [], "controls": []}
+    rows = []
+    for kind, controls in (("none", {}), ("controls", every_control)):
+        for i in range(COMPARED_KEYS):
+            plaintext = secret.new_secret()
+            plaintexts[kind].append(plaintext)
+            rows.append(
+                Key(
+                    org=org,
+                    team=teams[i % 2],
+                    name=f"bench-{kind}-{i}",
+                    secret_hash=secret.secret_hash(plaintext),
+                    display_prefix=secret.display_prefix(plaintext),
+                    last4=secret.last4(plaintext),
+                    **controls,
+                )
+            )
+    Key.objects.bulk_create(rows, batch_size=2000)
+    return plaintexts
+
+
 class Server:
     """gunicorn as deployed. The gateway API runs sync workers (the lowest latency for short
     requests); the console's pages run gthread workers, which keep signalling the arbiter while
@@ -178,9 +235,19 @@ request = function()
     ["X-Gateway-Token"] = "%s",
     ["Authorization"] = "Bearer " .. keys[i],
     ["Content-Type"] = "application/json",
+    ["X-Forwarded-For"] = "%s",
+    ["User-Agent"] = "%s",
   }, '{"model":"gpt-4o-mini"}')
 end
 """
+
+
+def authorize_script(name: str, plaintexts: list[str]) -> Path:
+    """A wrk script that authorizes with each of `plaintexts` in turn, from CLIENT_IP."""
+    path = ROOT / "bench" / f".authorize-{name}.lua"
+    keys_lua = ",".join(f'"{p}"' for p in plaintexts)
+    path.write_text(WRK_SCRIPT % (keys_lua, GATEWAY_TOKEN, CLIENT_IP, CLIENT_USER_AGENT))
+    return path
 
 
 def wrk(path_or_script: str, *, script: bool) -> float:
@@ -194,6 +261,32 @@ def wrk(path_or_script: str, *, script: bool) -> float:
     if non_2xx:
         raise RuntimeError(f"wrk saw {non_2xx.group(1)} failed responses:\n{out}")
     return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+
+
+def measure_controls(none_script: Path, controls_script: Path) -> dict:
+    """authorize for the keys with every control against the keys with none, each with wrk
+    as authorize_rps is. Each set is warmed up first, so that neither pays alone for its keys'
+    first sighting and last-used write of the minute; then none, controls, controls, none, each
+    figure the mean of its two runs, so that a drift in the machine's other load weighs on both
+    alike."""
+    wrk(str(none_script), script=True)
+    wrk(str(controls_script), script=True)
+    runs = {"none": [], "controls": []}
+    for kind, path in (
+        ("none", none_script),
+        ("controls", controls_script),
+        ("controls", controls_script),
+        ("none", none_script),
+    ):
+        runs[kind].append(wrk(str(path), script=True))
+    print(f"  requests/s: {runs}", flush=True)
+    none = sum(runs["none"]) / 2
+    controls = sum(runs["controls"]) / 2
+    return {
+        "authorize_no_controls_rps": round(none, 2),
+        "authorize_controls_rps": round(controls, 2),
+        "authorize_controls_vs_none_ratio": round(controls / none, 3),
+    }
 
 
 def open_loop(
@@ -432,12 +525,13 @@ def seed_ended_periods(keys: int) -> None:
         )
         cursor.execute(
             "INSERT INTO keys_key (id, org_id, team_id, name, user_id, type, profile, secret_hash,"
-            " display_prefix, last4, status, model_scope, limit_period, created_at, updated_at)"
+            " display_prefix, last4, status, model_scope, allowed_ips, increase_cap, leaked_url,"
+            " rotation_overlap_hours, limit_period, created_at, updated_at)"
             " SELECT gen_random_uuid(), %(org)s,"
             " (SELECT id FROM gateway_console_team WHERE org_id = %(org)s"
             "  ORDER BY name OFFSET g %% 2 LIMIT 1),"
             " 'reset-' || g, '', 'standard', '', md5(%(label)s || g) || md5(g || %(label)s),"
-            " 'sk-gw-reset', 'abcd', 'active', '[]',"
+            " 'sk-gw-reset', 'abcd', 'active', '[]', '[]', '', '', 0,"
             " CASE WHEN g %% 2 = 0 THEN 'monthly' ELSE 'daily' END, now(), now()"
             " FROM generate_series(1, %(keys)s) g",
             {"org": org_id, "label": label, "keys": keys},
@@ -499,15 +593,16 @@ def main() -> None:
     for tool in ("wrk", "psql"):
         if not shutil.which(tool):
             sys.exit(f"{tool} is missing: run bin/install-bench-tools")
-    print(f"Preparing {DB_NAME} with {KEYS:,} keys…", flush=True)
+    print(f"Preparing {DB_NAME} with {KEYS + 2 * COMPARED_KEYS:,} keys…", flush=True)
     prepare_database()
     data = seed()
-    keys_lua = ",".join(f'"{p}"' for p in data["plaintexts"][:1000])
-    script = ROOT / "bench" / ".authorize.lua"
-    script.write_text(WRK_SCRIPT % (keys_lua, GATEWAY_TOKEN))
+    compared = seed_compared_keys()
+    script = authorize_script("plain", data["plaintexts"][:1000])
+    none_script = authorize_script("none", compared["none"])
+    controls_script = authorize_script("controls", compared["controls"])
     results: dict = {
         "measured_at": datetime.now(UTC).isoformat(),
-        "keys_in_database": KEYS,
+        "keys_in_database": KEYS + 2 * COMPARED_KEYS,
         "server": f"gunicorn, {WORKERS} sync workers, DEBUG off, PostgreSQL, Redis; load generated on the same 2 cores",
     }
     try:
@@ -521,6 +616,8 @@ def main() -> None:
             results["bare_json_rps"] = bare
             results["authorize_rps"] = authorize
             results["authorize_vs_bare_ratio"] = round(authorize / bare, 3)
+            print("Throughput: authorize with every control, and with none…", flush=True)
+            results.update(measure_controls(none_script, controls_script))
             print("Latency at a fixed 200 requests/s…", flush=True)
             latency = fixed_rate_latency(data["plaintexts"][1], 200, max(DURATION, 15))
             results["authorize_p50_ms"] = round(latency["p50_ms"], 2)
@@ -534,7 +631,8 @@ def main() -> None:
             print("Through Traefik, without and with the console…", flush=True)
             results.update(measure_gateway(data))
     finally:
-        script.unlink(missing_ok=True)
+        for path in (script, none_script, controls_script):
+            path.unlink(missing_ok=True)
     print(f"Period resets of 1,000 and {RESET_KEYS:,} keys…", flush=True)
     results.update(measure_resets())
     if os.environ.get("BENCH_PAGES", "1") != "0":
@@ -543,6 +641,7 @@ def main() -> None:
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     targets = {
         "authorize_vs_bare_ratio": (">=", 0.6),
+        "authorize_controls_vs_none_ratio": (">=", 0.9),
         "authorize_p50_ms": ("<=", 2),
         "authorize_p99_ms": ("<=", 10),
         "usage_events_per_s": (">=", 5000),
