@@ -1,6 +1,6 @@
 from django.urls import path
 
-from keys import hygiene_views, leak_views, preview_views, views
+from keys import hygiene_views, leak_views, preview_views, sighting_views, views
 
 app_name = "keys"
 urlpatterns = [
@@ -15,7 +15,7 @@ urlpatterns = [
     path("<uuid:key_id>/edit/", views.key_edit, name="edit"),
     path("<uuid:key_id>/preview/", preview_views.key_preview, name="preview"),
     path("<uuid:key_id>/rotate/", views.key_rotate, name="rotate"),
-    path("<uuid:key_id>/allow-address/", views.key_allow_address, name="allow-address"),
+    path("<uuid:key_id>/allow-address/", sighting_views.key_allow_address, name="allow-address"),
     path("<uuid:key_id>/disable/", views.key_status_action, {"action": "disable"}, name="disable"),
     path("<uuid:key_id>/enable/", views.key_status_action, {"action": "enable"}, name="enable"),
     path("<uuid:key_id>/delete/", views.key_status_action, {"action": "delete"}, name="delete"),

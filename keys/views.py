@@ -21,7 +21,7 @@ from gateway_console.roles import membership_required, role_required
 from gateway_console.show_once import secret_page
 from keys import limits, selectors, services
 from keys.forms import BatchForm, KeyForm, RotateForm
-from keys.models import Key, KeyType
+from keys.models import Key
 from keys.services import AlreadyShown, BatchAction, KeyActionRefused
 
 
@@ -182,34 +182,6 @@ def key_edit(request: HttpRequest, key_id) -> HttpResponse:
         messages.success(request, f"Saved the settings of {key.name}.")
         return redirect("keys:detail", key_id=key.pk)
     return render(request, "keys/edit.html", {"key": key, "form": form})
-
-
-@role_required("admin")
-@require_http_methods(["GET", "POST"])
-def key_allow_address(request: HttpRequest, key_id) -> HttpResponse:
-    """The key page's offer: allow an address it was seen from in the last 7 days, or all of
-    those not allowed yet (`address=all`)."""
-    key = selectors.key_for(request.membership, key_id)
-    wanted = (request.POST if request.method == "POST" else request.GET).get("address", "")
-    seen = selectors.key_sightings(key, now=timezone.now())
-    addresses = sorted(
-        {s.address for s in seen if s.address and not s.listed and wanted in ("all", s.address)}
-    )
-    if key.type == KeyType.CANARY or not addresses:
-        messages.error(request, "No address seen in the last 7 days is left to allow.")
-        return redirect("keys:detail", key_id=key.pk)
-    if request.method == "POST":
-        try:
-            services.allow_addresses(
-                key=key, actor=Actor.from_request(request), addresses=addresses
-            )
-        except KeyActionRefused as refused:
-            messages.error(request, str(refused))
-        else:
-            messages.success(request, f"{key.name} may now be used from {', '.join(addresses)}.")
-        return redirect("keys:detail", key_id=key.pk)
-    context = {"key": key, "addresses": addresses, "wanted": wanted}
-    return render(request, "keys/confirm_allow.html", context)
 
 
 @role_required("admin")
