@@ -141,16 +141,14 @@ def key_runs_out_alerts(now: datetime, org: Org | None, org_settings: dict) -> l
         )
         .select_related("key", "org")
     )
-    weeks: dict = {}
+    week = week_spend(org.pk if org else None, by="key", now=now)  # every org's, at once
     candidates = []
     for counter in rows:
         if not setting_of(org_settings, counter.org_id).cap_at_80:
             continue
         cap = "monthly_spend_cap" if counter.kind == CounterKind.MONTH else "cost_limit"
-        if counter.org_id not in weeks:
-            weeks[counter.org_id] = week_spend(counter.org_id, by="key", now=now)
         left = money_to_micros(counter.key.effective_cap(cap, now)) - counter.spend_micros
-        when = forecast.runs_out(left, weeks[counter.org_id].get(counter.key_id, 0), now)
+        when = forecast.runs_out(left, week.get(counter.key_id, 0), now)
         if left > 0 and forecast.before(when, counter.period_end):
             key = counter.key
             what = f"key “{key.name}” ({key.preview})'s {IncreasableCap(cap).label.lower()}"

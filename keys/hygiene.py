@@ -136,13 +136,15 @@ def without_two_factor(org: Org) -> list[Membership]:
     )
 
 
-def score(org: Org, now: datetime) -> int:
+def score(org: Org, now: datetime, people: list[Membership] | None = None) -> int:
+    """`people`: without_two_factor(org), when the caller has it already."""
+    people = without_two_factor(org) if people is None else people
     keys = live_keys(org)
     total = keys.count()
     rules = [rule for *_, rule in _key_rules(org, now)]
     flagged = keys.filter(_any(rules)).count() if total else 0
     share = 100 if not total else round(100 * (total - flagged) / total)
-    return max(0, share - SCORE_PER_PERSON * len(without_two_factor(org)))
+    return max(0, share - SCORE_PER_PERSON * len(people))
 
 
 def _any(rules: list[Q]) -> Q:

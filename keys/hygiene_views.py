@@ -15,7 +15,8 @@ def hygiene_page(request: HttpRequest) -> HttpResponse:
     org = request.membership.org
     now = timezone.now()
     found = hygiene.findings(org, now)
-    score = hygiene.score(org, now)
+    people = next(f.rows for f in found if f.code == "no_two_factor")
+    score = hygiene.score(org, now, people)
     if score != org.hygiene_score:  # the key list shows what this page shows
         type(org).objects.filter(pk=org.pk).update(hygiene_score=score)
     context = {

@@ -20,6 +20,7 @@ from audit import Actor
 from billing.alerts import AlertKind, Candidate, raise_now
 from gateway_console import secret
 from keys.models import Key, KeyStatus
+from keys.services import change_status
 
 TRUE_POSITIVE, FALSE_POSITIVE = "true_positive", "false_positive"
 
@@ -65,12 +66,11 @@ def _disable_leaked(key_id, leak: Leak, *, via: str, now: datetime) -> None:
         return  # it answers like an unknown key already
     first = key.leaked_at is None
     before = {"status": key.status}
-    if key.status == KeyStatus.ACTIVE:
-        key.status, key.disabled_at = KeyStatus.DISABLED, now
+    # The one set of rules for a key's status (keys.services.change_status).
+    change_status(key, KeyStatus.DISABLED, now)
     key.leaked_at = key.leaked_at or now
     key.leaked_url = leak.url[:500]
-    key.updated_at = now
-    key.save(update_fields=["status", "disabled_at", "leaked_at", "leaked_url", "updated_at"])
+    key.save()
     audit.record(
         org=key.org,
         actor=Actor.system("leaked-key report"),

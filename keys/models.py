@@ -28,6 +28,13 @@ class KeyType(models.TextChoices):
     CANARY = "canary", "Canary"
 
 
+def increase_of(cap: str, which: str, amount, until: datetime | None, now: datetime) -> Decimal:
+    """The one rule of a temporary increase: what it adds to `cap` at `now`, in exact decimals
+    (Key.increase_of, and authorize's lookup on plain values)."""
+    running = bool(which) and which == cap and until is not None and until > now
+    return amount if running else Decimal(0)
+
+
 class IncreasableCap(models.TextChoices):
     MONTHLY_SPEND_CAP = "monthly_spend_cap", "Monthly spend cap"
     COST_LIMIT = "cost_limit", "Cost limit"
@@ -175,8 +182,7 @@ class Key(ShownAsPreview, models.Model):
 
     def increase_of(self, cap: str, now: datetime) -> Decimal:
         """What a running temporary increase adds to `cap` at `now` (0 when none runs)."""
-        running = self.increase_until is not None and self.increase_until > now
-        return self.increase_amount if running and self.increase_cap == cap else Decimal(0)
+        return increase_of(cap, self.increase_cap, self.increase_amount, self.increase_until, now)
 
     def effective_cap(self, cap: str, now: datetime) -> Decimal | None:
         """`cap` as authorize applies it at `now`: with a running increase added."""

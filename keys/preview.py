@@ -104,9 +104,11 @@ def replay(key: Key, settings_: KeySettings, *, now: datetime) -> Preview:
             preview.refuse(day, "model", sum(row[1] for row in rows if row not in allowed))
         requests = sum(row[1] for row in allowed)
         use = {"cost": sum(row[2] for row in allowed), "tokens": sum(row[3] for row in allowed)}
+        slots = [
+            (name, period_bounds(period, hour, key.org.timezone)[0]) for name, *_, period in caps
+        ]
         share, tightest = Fraction(1), None
-        for name, counts, limit, period in caps:
-            slot = (name, period_bounds(period, hour, key.org.timezone)[0])
+        for slot, (name, counts, limit, _) in zip(slots, caps, strict=True):
             left = limit - used[slot]
             cap_share = (
                 Fraction(0) if left <= 0 else min(Fraction(1), Fraction(left, use[counts] or 1))
@@ -114,10 +116,8 @@ def replay(key: Key, settings_: KeySettings, *, now: datetime) -> Preview:
             if cap_share < share:
                 share, tightest = cap_share, name
         passed = math.floor(requests * share)
-        for name, counts, _, period in caps:
-            used[(name, period_bounds(period, hour, key.org.timezone)[0])] += math.floor(
-                use[counts] * share
-            )
+        for slot, (_, counts, _, _) in zip(slots, caps, strict=True):
+            used[slot] += math.floor(use[counts] * share)
         if counted and tightest is not None:
             preview.refuse(day, tightest, requests - passed)
         if counted and settings_.rpm_limit:

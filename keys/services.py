@@ -261,7 +261,7 @@ def rotate_key(
     return key, plaintext
 
 
-def _change_status(key: Key, status: str, now: datetime) -> None:
+def change_status(key: Key, status: str, now: datetime) -> None:
     """The one set of rules for a key's status, one key or many: when it was disabled or
     deleted, and a deleted key keeps no old secret of a rotation."""
     if status == KeyStatus.DISABLED and key.status != KeyStatus.DISABLED:
@@ -281,7 +281,7 @@ def _set_status(key: Key, actor: Actor, status: str, action: str) -> Key:
     if key.status == status:
         raise KeyActionRefused(f"This key is already {KeyStatus(status).label.lower()}.")
     before = key.status
-    _change_status(key, status, timezone.now())
+    change_status(key, status, timezone.now())
     key.save()
     audit.record(
         org=key.org,
@@ -364,7 +364,7 @@ def change_keys(
             key.updated_at = now
         else:
             entry["before"] = key.status
-            _change_status(key, BatchAction.STATUS[action], now)
+            change_status(key, BatchAction.STATUS[action], now)
         named.append(entry)
     Key.objects.bulk_update(
         keys,

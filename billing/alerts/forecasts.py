@@ -46,15 +46,13 @@ def team_runs_out_alerts(now: datetime, org: Org | None, org_settings: dict) -> 
             "period_end",
         )
     )
-    weeks: dict = {}
+    week = week_spend(org.pk if org else None, by="team", now=now)  # every org's, at once
     candidates = []
     for row in rows:
         if not setting_of(org_settings, row["org_id"]).cap_at_80:
             continue
-        if row["org_id"] not in weeks:
-            weeks[row["org_id"]] = week_spend(row["org_id"], by="team", now=now)
         left = money_to_micros(row["team__spend_cap"]) - row["spend_micros"]
-        when = forecast.runs_out(left, weeks[row["org_id"]].get(row["team_id"], 0), now)
+        when = forecast.runs_out(left, week.get(row["team_id"], 0), now)
         if left > 0 and forecast.before(when, row["period_end"]):
             what = f"team “{row['team__name']}”'s spend cap"
             candidates.append(
@@ -77,12 +75,12 @@ def wallet_runs_out_alerts(now: datetime, org: Org | None, org_settings: dict) -
     week_start = (now - timedelta(days=now.weekday())).replace(
         hour=0, minute=0, second=0, microsecond=0
     )
+    week = week_spend(org.pk if org else None, by="org", now=now)  # every org's, at once
     candidates = []
     for wallet in wallets.select_related("org"):
         if wallet.left <= 0 or not setting_of(org_settings, wallet.org_id).cap_at_80:
             continue
-        week = week_spend(wallet.org_id, by=None, now=now)[None]
-        when = forecast.runs_out(wallet.left, week, now)
+        when = forecast.runs_out(wallet.left, week.get(wallet.org_id, 0), now)
         if when is not None and when < now + timedelta(days=FORECAST_WALLET_DAYS):
             left = display(micros_to_money(wallet.left))
             candidates.append(

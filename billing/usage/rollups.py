@@ -176,11 +176,12 @@ def top_keys(scope: Q, *, since: datetime, until: datetime, by: str, limit: int 
 
 def week_spend(org_id, *, by: str | None, ids=None, now: datetime) -> dict:
     """The cost in micro-dollars of the last PACE_DAYS days, from the hourly rollups, in one
-    query: the pace of billing.limits.forecast. By "key" or "team": per key or team of `ids`
-    (None: all of the org's); by None: the whole org's, under the key None."""
-    hours = UsageHourly.objects.filter(
-        org_id=org_id, hour__gte=floor_hour(now) - timedelta(days=PACE_DAYS)
-    )
+    query: the pace of billing.limits.forecast. By "key", "team" or "org": per key, team or org
+    of `ids` (None: all of them), in org `org_id` (None: every org, for the alerts' evaluation);
+    by None: the whole org's, under the key None."""
+    hours = UsageHourly.objects.filter(hour__gte=floor_hour(now) - timedelta(days=PACE_DAYS))
+    if org_id is not None:
+        hours = hours.filter(org_id=org_id)
     if by is None:
         return {None: hours.aggregate(total=Sum("cost_micros"))["total"] or 0}
     if ids is not None:

@@ -15,6 +15,7 @@ from django.db import connection
 
 from billing.dbvalues import as_decimal, as_list, as_time, as_uuid, db_id, db_time
 from billing.limits.holds import CounterUse
+from keys.models import increase_of
 
 # One query: the key (by its current or grace hash), its org, plan, wallet, team, counters, and
 # the price of the model asked for, with whether the plan allows it. Every join is one index
@@ -170,12 +171,12 @@ def fetch_key(key_hash: str, model: str | None, now: datetime) -> KeyRow | None:
 
 
 def _raised(cap: Decimal | None, name: str, increase: tuple, now: datetime) -> Decimal | None:
-    """`cap` with a running temporary increase of it added, in exact decimals on every
-    database (keys.models.Key.effective_cap says the same of a model)."""
+    """`cap` with a running temporary increase of it added (keys.models.increase_of), in exact
+    decimals on every database."""
     which, amount, until = increase
-    if cap is None or which != name or until is None or as_time(until) <= now:
-        return cap
-    return cap + as_decimal(amount)
+    if cap is None:
+        return None
+    return cap + increase_of(name, which, as_decimal(amount), as_time(until), now)
 
 
 def touch_last_used(row: KeyRow, now: datetime) -> None:

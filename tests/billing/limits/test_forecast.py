@@ -151,3 +151,36 @@ def test_forecasts_follow_the_80_percent_setting_and_not_the_minute_evaluation(o
     assert not [a for a in evaluate(now=timezone.now())]  # the minute's sources do not
     AlertSettings.objects.update_or_create(org=org, defaults={"cap_at_80": False})
     assert _forecasts() == []
+
+
+def _busy_org(n: int):
+    from tests.factories import OrgFactory, TeamFactory
+
+    org = OrgFactory(slug=f"busy-{n}")
+    team = TeamFactory(org=org, name=f"T{n}", spend_cap=Decimal("10"))
+    key, _ = make_key(org, name=f"k{n}", team=team, monthly_spend_cap=Decimal("10"))
+    set_counter(key=key, kind="month", spend="5")
+    set_counter(team=team, kind="limit", spend="5")
+    Wallet.objects.update_or_create(org=org, defaults={"balance_micros": 10_000_000})
+    _spent(key, "7", hours_ago=2)
+
+
+def _queries_of_forecasts() -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as seen:
+        _forecasts()
+    return len(seen)
+
+
+@pytest.mark.django_db
+def test_the_forecast_evaluation_reads_the_weeks_spend_once_whatever_the_number_of_orgs():
+    for n in range(2):
+        _busy_org(n)
+    few = _queries_of_forecasts()
+    for n in range(2, 8):
+        _busy_org(n)
+    many = _queries_of_forecasts()
+
+    assert few == many

@@ -79,28 +79,21 @@ def make_counters(now: datetime) -> list[tuple[Counter, str, str, bool]]:
                     last4="abcd",
                     limit_period=period,
                 )
-                made.append(
-                    _counter(
-                        key,
-                        kind=CounterKind.MONTH,
-                        period=LimitPeriod.MONTHLY,
-                        zone=zone,
-                        now=now,
-                        due=due,
-                        n=len(made) + 1,
+                for kind, counted in (
+                    (CounterKind.MONTH, LimitPeriod.MONTHLY),
+                    (CounterKind.LIMIT, period),
+                ):
+                    made.append(
+                        _counter(
+                            key,
+                            kind=kind,
+                            period=counted,
+                            zone=zone,
+                            now=now,
+                            due=due,
+                            n=len(made) + 1,
+                        )
                     )
-                )
-                made.append(
-                    _counter(
-                        key,
-                        kind=CounterKind.LIMIT,
-                        period=period,
-                        zone=zone,
-                        now=now,
-                        due=due,
-                        n=len(made) + 1,
-                    )
-                )
             made.append(
                 _counter(
                     team,
