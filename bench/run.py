@@ -131,7 +131,10 @@ def seed_compared_keys() -> dict:
     that the bench's requests pass: an allowlist with CLIENT_IP, a model scope with the model
     asked for, caps, a token limit and a rate limit that no run reaches, a running temporary
     increase, an expiry, and a rotation schedule (which authorize does not read). In seed()'s
-    org, apart from its keys (`make soak` seeds those too), in bulk like them."""
+    org, apart from its keys (`make soak` seeds those too), in bulk like them. Tokens per
+    minute and requests in flight are left out: they hold on a gateway that reports usage
+    (a hold in the database per request, and a usage event to end it), which these requests
+    do not; authorize_hold figures measure that path."""
     from decimal import Decimal
 
     from gateway_console import secret

@@ -39,13 +39,18 @@ DENIALS: list[Denial] = [
     Denial(status=401, code="api_key_expired", when="The key is past its expiration."),
     Denial(
         status=403,
+        code="usage_reports_required",
+        when="The key or its team has a limit of tokens per minute or of requests in flight, and the gateway does not say (X-Gateway-Reports-Usage) that it reports usage: those limits are kept from authorize to the usage event.",
+    ),
+    Denial(
+        status=403,
         code="model_not_allowed",
         when="The model is outside the key's scope or the org's plan, or has no price.",
     ),
     Denial(
         status=403,
         code="model_required",
-        when="The console cannot tell the model, and the key's scope or the plan's model list needs it, or (for a gateway that reports usage) a key or team cap needs it to hold the request's cost.",
+        when="The console cannot tell the model, and the key's scope or the plan's model list needs it, or (for a gateway that reports usage) a key or team cap, tokens per minute or requests in flight need it to hold the request's cost and tokens.",
     ),
     Denial(
         status=402,
@@ -71,6 +76,16 @@ DENIALS: list[Denial] = [
         status=429,
         code="rate_limit_exceeded",
         when="The key's or team's requests in the last 60 s are at the limit; with `reset_at` and `Retry-After`.",
+    ),
+    Denial(
+        status=429,
+        code="token_rate_limit_exceeded",
+        when="The key's or team's tokens in the last 60 s (reported, plus the worst case of the requests still running) are at its tokens per minute; with `reset_at` and `Retry-After`.",
+    ),
+    Denial(
+        status=429,
+        code="in_flight_limit_exceeded",
+        when="The key's or team's requests between authorize and their usage event are at its limit; with `reset_at` and `Retry-After: 1`.",
     ),
     Denial(
         status=503,

@@ -99,6 +99,9 @@ class Team(models.Model):
         max_length=16, choices=LimitPeriod.choices, default=LimitPeriod.MONTHLY
     )
     rpm_limit = models.PositiveIntegerField("requests per minute", null=True, blank=True)
+    # Need a gateway that reports usage (docs/contract.md section 2).
+    tpm_limit = models.PositiveIntegerField("tokens per minute", null=True, blank=True)
+    max_in_flight = models.PositiveIntegerField("requests in flight", null=True, blank=True)
     created_at = models.DateTimeField(default=dj_timezone.now)
 
     class Meta:

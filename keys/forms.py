@@ -61,6 +61,22 @@ class KeyForm(forms.Form):
     rpm_limit = forms.IntegerField(
         label="Requests per minute", required=False, min_value=1, max_value=1_000_000
     )
+    tpm_limit = forms.IntegerField(
+        label="Tokens per minute",
+        required=False,
+        min_value=1,
+        max_value=10**9,
+        help_text="Over any rolling 60 seconds, counting running requests at their longest "
+        "until their usage arrives. Needs a gateway that reports usage.",
+    )
+    max_in_flight = forms.IntegerField(
+        label="Requests in flight",
+        required=False,
+        min_value=1,
+        max_value=100_000,
+        help_text="At once, from authorize to the request's usage event. Needs a gateway "
+        "that reports usage.",
+    )
     rotate_every_days = forms.IntegerField(
         label="Rotate every (days)",
         required=False,
@@ -120,6 +136,8 @@ class KeyForm(forms.Form):
                 "token_limit": key.token_limit,
                 "limit_period": key.limit_period,
                 "rpm_limit": key.rpm_limit,
+                "tpm_limit": key.tpm_limit,
+                "max_in_flight": key.max_in_flight,
                 "allowed_ips": "\n".join(key.allowed_ips),
                 "rotate_every_days": key.rotate_every_days,
                 "rotation_overlap_hours": key.rotation_overlap_hours,
@@ -236,6 +254,8 @@ class KeyForm(forms.Form):
             token_limit=data["token_limit"],
             limit_period=data["limit_period"],
             rpm_limit=data["rpm_limit"],
+            tpm_limit=data["tpm_limit"],
+            max_in_flight=data["max_in_flight"],
             expires_at=data["expires_at"],
             allowed_ips=data["allowed_ips"],
             rotate_every_days=data["rotate_every_days"],

@@ -9,14 +9,14 @@ from django.db.models.functions import Cast, Coalesce, Greatest
 from django.utils import timezone
 
 from billing.ledger.models import Wallet
-from billing.limits import forecast
+from billing.limits import forecast, ratelimit
 from billing.limits.models import Counter, CounterKind
 from billing.limits.periods import LimitPeriod, period_bounds
 from billing.limits.selectors import (
     LimitUse,
     current_counter,
     current_use,
-    rpm_rows,
+    rate_rows,
     spend_row,
     tokens_row,
     used_ppm,
@@ -27,7 +27,9 @@ from gateway_console.paging import Column, Page, keyset_page
 from keys.models import Key
 
 
-def key_rows(key: Key, month: tuple, limit: tuple, week: int | None = None) -> list[LimitUse]:
+def key_rows(
+    key: Key, month: tuple, limit: tuple, week: int | None = None, rates=None
+) -> list[LimitUse]:
     """A key's limits against its use; `month` and `limit` are (spend, tokens, period end) of
     its two counters' running periods. The one place both the key page and the caps overview
     describe a key's limits."""
@@ -43,7 +45,7 @@ def key_rows(key: Key, month: tuple, limit: tuple, week: int | None = None) -> l
             rows.append(spend_row(label, key.effective_cap(cap, now), use[0], use[2], week=week))
     if key.token_limit is not None:
         rows.append(tokens_row(f"Tokens ({period})", key.token_limit, limit[1], limit[2]))
-    return rows + rpm_rows(key.rpm_limit)
+    return rows + rate_rows(key, rates)
 
 
 def key_limits_now(key: Key) -> list[LimitUse]:
@@ -51,11 +53,14 @@ def key_limits_now(key: Key) -> list[LimitUse]:
     counters = {c.kind: c for c in Counter.objects.filter(key=key)}
     tz = key.org.timezone
     week = rollups.week_spend(key.org_id, by="key", ids=[key.pk], now=now).get(key.pk, 0)
+    bucket = ratelimit.key_bucket(key.pk)
+    rates = ratelimit.flow_use([bucket])[bucket] if key.tpm_limit or key.max_in_flight else None
     return key_rows(
         key,
         current_use(counters.get(CounterKind.MONTH), LimitPeriod.MONTHLY, tz, now),
         current_use(counters.get(CounterKind.LIMIT), key.limit_period, tz, now),
         week,
+        rates,
     )
 
 

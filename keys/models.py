@@ -83,6 +83,10 @@ class Key(ShownAsPreview, models.Model):
         max_length=16, choices=LimitPeriod.choices, default=LimitPeriod.MONTHLY
     )
     rpm_limit = models.PositiveIntegerField("requests per minute", null=True, blank=True)
+    # Tokens per minute and requests in flight need a gateway that reports usage: authorize
+    # refuses a key with either through one that does not (docs/contract.md section 2).
+    tpm_limit = models.PositiveIntegerField("tokens per minute", null=True, blank=True)
+    max_in_flight = models.PositiveIntegerField("requests in flight", null=True, blank=True)
     # Addresses and CIDR ranges the key may be used from (keys.allowlist); empty: any.
     allowed_ips = models.JSONField("allowed addresses", default=list, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
@@ -200,6 +204,8 @@ class Key(ShownAsPreview, models.Model):
                 self.cost_limit,
                 self.token_limit,
                 self.rpm_limit,
+                self.tpm_limit,
+                self.max_in_flight,
                 self.expires_at,
             ]
         )

@@ -33,6 +33,8 @@ SETTINGS_FIELDS = (
     "token_limit",
     "limit_period",
     "rpm_limit",
+    "tpm_limit",
+    "max_in_flight",
     "expires_at",
     "allowed_ips",
     "increase_cap",
@@ -70,6 +72,9 @@ class KeySettings:
     token_limit: int | None = None
     limit_period: str = LimitPeriod.MONTHLY
     rpm_limit: int | None = None
+    # Tokens per minute and requests in flight (billing.limits.ratelimit).
+    tpm_limit: int | None = None
+    max_in_flight: int | None = None
     expires_at: datetime | None = None
     # keys.allowlist.parse's entries; empty: any address.
     allowed_ips: tuple[str, ...] = ()

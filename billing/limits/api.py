@@ -43,6 +43,16 @@ TokenLimit = Annotated[
 RpmLimit = Annotated[
     int, Field(ge=_LIMITS["rpm_limit"].min_value, le=_LIMITS["rpm_limit"].max_value)
 ]
+TpmLimit = Annotated[
+    int, Field(ge=_LIMITS["tpm_limit"].min_value, le=_LIMITS["tpm_limit"].max_value)
+]
+MaxInFlight = Annotated[
+    int, Field(ge=_LIMITS["max_in_flight"].min_value, le=_LIMITS["max_in_flight"].max_value)
+]
+_NEEDS_REPORTS = (
+    "Needs a gateway that reports usage: through one that does not, authorize refuses the "
+    "team's keys with 403 `usage_reports_required`."
+)
 
 
 # Teams
@@ -53,6 +63,12 @@ class TeamLimitsOut(Schema):
     token_limit: int | None
     limit_period: LimitPeriod = Field(description="When the team's counters restart.")
     rpm_limit: int | None = Field(description="Requests per minute of all its keys together.")
+    tpm_limit: int | None = Field(
+        description=f"Tokens per minute of all its keys together. {_NEEDS_REPORTS}"
+    )
+    max_in_flight: int | None = Field(
+        description=f"Requests at once of all its keys together. {_NEEDS_REPORTS}"
+    )
 
 
 class TeamOut(Schema):
@@ -76,6 +92,8 @@ class TeamLimitsIn(Schema):
     token_limit: TokenLimit | None = None
     limit_period: LimitPeriod = LimitPeriod.MONTHLY
     rpm_limit: RpmLimit | None = None
+    tpm_limit: TpmLimit | None = None
+    max_in_flight: MaxInFlight | None = None
 
 
 class TeamIn(Schema):
@@ -93,6 +111,8 @@ class TeamLimitsPatch(Schema):
     token_limit: TokenLimit | None = None
     limit_period: LimitPeriod = None  # type: ignore[assignment]
     rpm_limit: RpmLimit | None = None
+    tpm_limit: TpmLimit | None = None
+    max_in_flight: MaxInFlight | None = None
 
 
 class TeamPatch(Schema):
@@ -111,6 +131,8 @@ def team_out(team: Team) -> dict:
             "token_limit": team.token_limit,
             "limit_period": team.limit_period,
             "rpm_limit": team.rpm_limit,
+            "tpm_limit": team.tpm_limit,
+            "max_in_flight": team.max_in_flight,
         },
         "keys": team.key_count,
         "members": team.member_count,

@@ -34,9 +34,33 @@ class TeamLimitsForm(forms.Form):
         max_value=1_000_000,
         help_text="For all of the team's keys together, over any rolling 60 seconds.",
     )
+    tpm_limit = forms.IntegerField(
+        label="Tokens per minute",
+        required=False,
+        min_value=1,
+        max_value=10**9,
+        help_text="For all of the team's keys together, over any rolling 60 seconds, counting "
+        "running requests at their longest. Needs a gateway that reports usage.",
+    )
+    max_in_flight = forms.IntegerField(
+        label="Requests in flight",
+        required=False,
+        min_value=1,
+        max_value=100_000,
+        help_text="For all of the team's keys together, at once. Needs a gateway that reports "
+        "usage.",
+    )
 
 
 class TeamSettingsForm(TeamForm, TeamLimitsForm):
     """The team's edit page: its name and its limits, saved together (one audit event)."""
 
-    field_order = ["name", "spend_cap", "token_limit", "limit_period", "rpm_limit"]
+    field_order = [
+        "name",
+        "spend_cap",
+        "token_limit",
+        "limit_period",
+        "rpm_limit",
+        "tpm_limit",
+        "max_in_flight",
+    ]

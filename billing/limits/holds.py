@@ -96,16 +96,21 @@ class HoldScope:
 MAX_HOLD_MICROS = 2**62
 
 
-def hold_amount(price: Price, *, input_tokens: int, max_output_tokens: int | None) -> int:
+def worst_output_tokens(price: Price, max_output_tokens: int | None) -> int:
+    """The longest answer a request may get: what it asks for, within the model's longest (0
+    when neither is known)."""
     ceiling = price.max_output_tokens or 0
-    output = (
+    return (
         min(max_output_tokens, ceiling)
         if max_output_tokens and ceiling
         else (max_output_tokens or ceiling)
     )
+
+
+def hold_amount(price: Price, *, input_tokens: int, max_output_tokens: int | None) -> int:
     amount = cost_micros(
         input_tokens=input_tokens,
-        output_tokens=output,
+        output_tokens=worst_output_tokens(price, max_output_tokens),
         input_per_million=price.input_per_million,
         output_per_million=price.output_per_million,
         multiplier=price.multiplier,

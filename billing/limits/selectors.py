@@ -19,7 +19,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from billing import money
-from billing.limits import forecast
+from billing.limits import forecast, ratelimit
 from billing.limits.models import Counter, CounterKind
 from billing.limits.periods import period_bounds
 from billing.money import micros_to_money, money_to_micros
@@ -36,6 +36,9 @@ class LimitUse:
     # A spend cap's forecast at the last week's pace (billing.limits.forecast), when known.
     paced: bool = False
     runs_out: datetime | None = None
+    # What the figures measure, after them ("over any rolling 60 seconds"), and a line below.
+    note: str = ""
+    hint: str = ""
 
     @property
     def runs_out_before_reset(self) -> bool:
@@ -74,27 +77,67 @@ def tokens_row(label: str, limit: int, tokens: int, period_end) -> LimitUse:
     return LimitUse(label, f"{limit:,}", f"{tokens:,}", min(100, tokens * 100 // limit), period_end)
 
 
-def rpm_rows(limit: int | None) -> list[LimitUse]:
-    return (
-        []
-        if limit is None
-        else [LimitUse("Requests per minute", f"{limit:,} per minute", None, None, None)]
-    )
+def rate_rows(owner, use: tuple[int, int] | None = None) -> list[LimitUse]:
+    """A key's or team's rate limits. With `use` (tokens in the last 60 s, requests in flight
+    now: billing.limits.ratelimit.flow_use), each against its use."""
+    rows = []
+    if owner.rpm_limit is not None:
+        rows.append(
+            LimitUse(
+                "Requests per minute",
+                f"{owner.rpm_limit:,} per minute",
+                None,
+                None,
+                None,
+                note="over any rolling 60 seconds",
+            )
+        )
+    tokens, flying = use if use is not None else (None, None)
+    for limit, label, unit, note, now_used in (
+        (
+            owner.tpm_limit,
+            "Tokens per minute",
+            "per minute",
+            "in the last 60 seconds, running requests at their longest",
+            tokens,
+        ),
+        (owner.max_in_flight, "Requests in flight", "at once", "now", flying),
+    ):
+        if limit is not None:
+            used = None if now_used is None else max(0, now_used)
+            rows.append(
+                LimitUse(
+                    label,
+                    f"{limit:,} {unit}",
+                    None if used is None else f"{used:,}",
+                    None if used is None else min(100, used * 100 // limit),
+                    None,
+                    note=note if used is not None else "",
+                    hint="Kept only through a gateway that reports usage.",
+                )
+            )
+    return rows
 
 
-def _team_rows(team: Team, spend: int, tokens: int, end, week: int | None = None) -> list[LimitUse]:
+def _team_rows(
+    team: Team, spend: int, tokens: int, end, week: int | None = None, rates=None
+) -> list[LimitUse]:
     rows = []
     if team.spend_cap is not None:
         rows.append(spend_row("Spend", team.spend_cap, spend, end, week=week))
     if team.token_limit is not None:
         rows.append(tokens_row("Tokens", team.token_limit, tokens, end))
-    return rows + rpm_rows(team.rpm_limit)
+    return rows + rate_rows(team, rates)
 
 
 def team_limits_now(team: Team) -> list[LimitUse]:
     counter = Counter.objects.filter(team=team, kind=CounterKind.LIMIT).first()
+    bucket = ratelimit.team_bucket(team.pk)
+    rates = ratelimit.flow_use([bucket])[bucket] if team.tpm_limit or team.max_in_flight else None
     return _team_rows(
-        team, *current_use(counter, team.limit_period, team.org.timezone, timezone.now())
+        team,
+        *current_use(counter, team.limit_period, team.org.timezone, timezone.now()),
+        rates=rates,
     )
 
 
@@ -129,7 +172,11 @@ def capped_teams(org, week: dict | None = None) -> list[tuple[Team, list[LimitUs
     teams = (
         Team.objects.filter(org=org)
         .filter(
-            Q(spend_cap__isnull=False) | Q(token_limit__isnull=False) | Q(rpm_limit__isnull=False)
+            Q(spend_cap__isnull=False)
+            | Q(token_limit__isnull=False)
+            | Q(rpm_limit__isnull=False)
+            | Q(tpm_limit__isnull=False)
+            | Q(max_in_flight__isnull=False)
         )
         .annotate(
             limit_spend=Coalesce(Subquery(limit.values("spend_micros")[:1]), 0),

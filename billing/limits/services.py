@@ -25,10 +25,19 @@ class TeamLimits:
     token_limit: int | None
     limit_period: str
     rpm_limit: int | None
+    tpm_limit: int | None = None
+    max_in_flight: int | None = None
 
     @classmethod
     def of(cls, team: Team) -> "TeamLimits":
-        return cls(team.spend_cap, team.token_limit, team.limit_period, team.rpm_limit)
+        return cls(
+            team.spend_cap,
+            team.token_limit,
+            team.limit_period,
+            team.rpm_limit,
+            team.tpm_limit,
+            team.max_in_flight,
+        )
 
 
 def _name_taken(name: str) -> OrgActionRefused:
@@ -71,6 +80,8 @@ def create_team(*, org: Org, actor: Actor, name: str, limits: TeamLimits | None 
         token_limit=limits.token_limit,
         limit_period=limits.limit_period,
         rpm_limit=limits.rpm_limit,
+        tpm_limit=limits.tpm_limit,
+        max_in_flight=limits.max_in_flight,
     )
     _saved(team, force_insert=True)
     data = {"name": name}
@@ -96,6 +107,8 @@ def update_team(
             token_limit=limits.token_limit,
             limit_period=limits.limit_period,
             rpm_limit=limits.rpm_limit,
+            tpm_limit=limits.tpm_limit,
+            max_in_flight=limits.max_in_flight,
         )
     changes = audit.diff({field: getattr(team, field) for field in new}, new)
     if not changes:

@@ -15,6 +15,7 @@ from django.db import connection, transaction
 
 from billing.dbvalues import as_uuid, db_id, db_time
 from billing.ledger.models import ModelPrice
+from billing.limits import ratelimit
 from billing.money import micros_to_money
 from billing.usage import counters, events, rollups, traffic
 from billing.usage.events import MAX_BATCH, BatchResult, Event, KeyFacts, Outcome
@@ -48,6 +49,7 @@ def record_batch(raw_events: list, *, now: datetime | None = None) -> BatchResul
             with connection.cursor() as cursor:
                 rollups.add_to_rollups(cursor, sorted(inserted.values()))
     _count_traffic(accepted, inserted)
+    _settle_rate_limits(new_events, keys)
     for index, event in accepted:
         if (event.org_id, event.request_id) in inserted:
             cost = micros_to_money(event.cost_micros)
@@ -56,6 +58,18 @@ def record_batch(raw_events: list, *, now: datetime | None = None) -> BatchResul
             result.outcomes.append(Outcome(index, event.request_id, "duplicate"))
     result.outcomes.sort(key=lambda o: o.index)
     return result
+
+
+def _settle_rate_limits(new_events: list[Event], keys: dict[uuid.UUID, KeyFacts]) -> None:
+    """After the commit: the tokens each request used replace what authorize held, and it is no
+    longer in flight. Only for keys that have such limits: no round trip to Redis otherwise."""
+    ratelimit.settle(
+        [
+            (e.request_id, e.input_tokens + e.output_tokens)
+            for e in new_events
+            if (facts := keys.get(e.key_id)) is not None and facts.flow_limited
+        ]
+    )
 
 
 def _count_traffic(accepted: list[tuple[int, Event]], inserted: dict) -> None:

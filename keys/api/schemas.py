@@ -28,6 +28,8 @@ LIMIT_FIELDS = (
     "token_limit",
     "limit_period",
     "rpm_limit",
+    "tpm_limit",
+    "max_in_flight",
     "increase_cap",
     "increase_amount",
     "increase_until",
@@ -74,6 +76,16 @@ TokenLimit = Annotated[
 RpmLimit = Annotated[
     int, Field(ge=_FIELDS["rpm_limit"].min_value, le=_FIELDS["rpm_limit"].max_value)
 ]
+TpmLimit = Annotated[
+    int, Field(ge=_FIELDS["tpm_limit"].min_value, le=_FIELDS["tpm_limit"].max_value)
+]
+MaxInFlight = Annotated[
+    int, Field(ge=_FIELDS["max_in_flight"].min_value, le=_FIELDS["max_in_flight"].max_value)
+]
+FLOW_DESCRIPTION = (
+    "Needs a gateway that reports usage: through one that does not, authorize refuses the key "
+    "with 403 `usage_reports_required`."
+)
 Name = Annotated[str, Field(min_length=1, max_length=_FIELDS["name"].max_length)]
 UserId = Annotated[str, Field(max_length=_FIELDS["user_id"].max_length)]
 Profile = Annotated[str, Field(max_length=_FIELDS["profile"].max_length)]
@@ -90,6 +102,12 @@ class LimitsOut(Schema):
     token_limit: int | None
     limit_period: LimitPeriod = Field(description="When cost and token counters restart.")
     rpm_limit: int | None = Field(description="Requests per minute; null: no limit.")
+    tpm_limit: int | None = Field(
+        description=f"Tokens per minute, over any rolling 60 s; null: no limit. {FLOW_DESCRIPTION}"
+    )
+    max_in_flight: int | None = Field(
+        description=f"Requests at once, from authorize to usage; null: no limit. {FLOW_DESCRIPTION}"
+    )
     increase_cap: IncreasableCap | None = Field(
         description="The cap a temporary increase raises; null: none."
     )
@@ -160,6 +178,8 @@ def key_out(key: Key) -> dict:
             "token_limit": key.token_limit,
             "limit_period": key.limit_period,
             "rpm_limit": key.rpm_limit,
+            "tpm_limit": key.tpm_limit,
+            "max_in_flight": key.max_in_flight,
             "increase_cap": key.increase_cap or None,
             "increase_amount": money_text(key.increase_amount),
             "increase_until": key.increase_until,
@@ -182,6 +202,8 @@ class LimitsIn(Schema):
     token_limit: TokenLimit | None = None
     limit_period: LimitPeriod = LimitPeriod.MONTHLY
     rpm_limit: RpmLimit | None = None
+    tpm_limit: TpmLimit | None = None
+    max_in_flight: MaxInFlight | None = None
     increase_cap: IncreasableCap | None = None
     increase_amount: IncreaseAmount | None = None
     increase_until: UtcDatetime | None = None
@@ -215,6 +237,8 @@ class LimitsPatch(Schema):
     token_limit: TokenLimit | None = None
     limit_period: LimitPeriod = None  # type: ignore[assignment]
     rpm_limit: RpmLimit | None = None
+    tpm_limit: TpmLimit | None = None
+    max_in_flight: MaxInFlight | None = None
     increase_cap: IncreasableCap | None = None
     increase_amount: IncreaseAmount | None = None
     increase_until: UtcDatetime | None = None

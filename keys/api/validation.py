@@ -49,6 +49,8 @@ def current(key: Key) -> dict:
         "token_limit": key.token_limit,
         "limit_period": key.limit_period,
         "rpm_limit": key.rpm_limit,
+        "tpm_limit": key.tpm_limit,
+        "max_in_flight": key.max_in_flight,
         "expires_at": key.expires_at,
         "allowed_ips": list(key.allowed_ips),
         "rotate_every_days": key.rotate_every_days,

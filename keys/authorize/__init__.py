@@ -24,7 +24,13 @@ from gateway_console import secret
 from gateway_console.contract import ContractError, check_gateway_token
 from keys import canary, tasks
 from keys.authorize.answer import allowed, new_request_id
-from keys.authorize.checks import check_key, check_model, check_money_and_tokens, invalid_key
+from keys.authorize.checks import (
+    check_key,
+    check_model,
+    check_money_and_tokens,
+    check_usage_reports,
+    invalid_key,
+)
 from keys.authorize.hold import reserve
 from keys.authorize.lookup import KeyRow, fetch_key, touch_last_used
 from keys.authorize.request import GatewayRequest, read_gateway_request
@@ -68,6 +74,7 @@ def _trip_canary(row: KeyRow, asked: GatewayRequest, now: datetime) -> None:
 
 def _decide(row: KeyRow | None, asked: GatewayRequest, now: datetime) -> HttpResponse:
     row = check_key(row, now, asked.client_ip)
+    check_usage_reports(row, reports_usage=asked.reports_usage)
     check_model(row, asked.model, reports_usage=asked.reports_usage)
     check_money_and_tokens(row)
     request_id = new_request_id()

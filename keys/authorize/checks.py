@@ -44,6 +44,20 @@ def check_key(row: KeyRow | None, now: datetime, client_ip: str | None) -> KeyRo
     return row
 
 
+def check_usage_reports(row: KeyRow, *, reports_usage: bool) -> None:
+    """Tokens per minute and requests in flight are counted until the request's usage event: a
+    gateway that reports none could never be held to them."""
+    if row.flow_limited and not reports_usage:
+        raise ContractError(
+            "usage_reports_required",
+            403,
+            "This API key (or its team) has a limit of tokens per minute or of requests in "
+            "flight, which only a gateway that reports usage can keep. Call through a gateway "
+            "that posts a usage event for every request and says so in "
+            "X-Gateway-Reports-Usage.",
+        )
+
+
 def _model_required(why: str) -> ContractError:
     return ContractError(
         "model_required",
@@ -79,6 +93,11 @@ def check_model(row: KeyRow, model: str | None, *, reports_usage: bool) -> None:
             raise _model_required(
                 "this API key has spending or token caps, which need the model to reserve "
                 "the request's cost"
+            )
+        if row.flow_limited:
+            raise _model_required(
+                "this API key has a limit of tokens per minute or of requests in flight, which "
+                "needs the model to hold the request's tokens"
             )
         return
     if row.model_scope and model not in row.model_scope:

@@ -4,6 +4,7 @@ usage) and count it against the rate limits, both or neither."""
 from contextlib import nullcontext
 from datetime import datetime
 
+from django.conf import settings
 from django.db import transaction
 
 from billing.limits import holds, ratelimit
@@ -22,25 +23,52 @@ def reserve(
     # A transaction only around a hold: without one there is nothing to roll back, and an empty
     # BEGIN ... COMMIT costs round trips (on SQLite, BEGIN IMMEDIATE takes the write lock).
     with transaction.atomic() if holding else nullcontext():
+        flow = None
         if holding:
+            scope = hold_scope(row)
             input_tokens, max_output_tokens = hold_inputs(asked)
             holds.place(
-                scope=hold_scope(row),
+                scope=scope,
                 request_id=request_id,
                 input_tokens=input_tokens,
                 max_output_tokens=max_output_tokens,
                 now=now,
             )
-        decision = ratelimit.hit(rate_windows(row))
+            tokens = input_tokens + holds.worst_output_tokens(scope.price, max_output_tokens)
+            flow = flow_windows(row, request_id, tokens)
+        decision = ratelimit.hit(rate_windows(row), flow=flow)
         if not decision.allowed:
-            raise ContractError(
-                "rate_limit_exceeded",
-                429,
-                f"Too many requests: the limit is {decision.limit} per minute. Retry after {decision.retry_after} s.",
-                reset_at=decision.reset_at,
-                headers={"Retry-After": str(decision.retry_after)},
-            )
+            raise _refused(decision)
     return decision
+
+
+def _refused(decision: ratelimit.RateDecision) -> ContractError:
+    limit, wait, reset_at = decision.limit, decision.retry_after, decision.reset_at
+    headers = {"Retry-After": str(wait)}
+    if decision.kind == ratelimit.TOKENS:
+        return ContractError(
+            "token_rate_limit_exceeded",
+            429,
+            f"Too many tokens: the limit is {limit:,} tokens per minute, counting the requests "
+            f"still running at their longest. Retry after {wait} s.",
+            reset_at=reset_at,
+            headers=headers,
+        )
+    if decision.kind == ratelimit.IN_FLIGHT:
+        return ContractError(
+            "in_flight_limit_exceeded",
+            429,
+            f"Too many requests at once: the limit is {limit} in flight. Retry after {wait} s.",
+            reset_at=reset_at,
+            headers=headers,
+        )
+    return ContractError(
+        "rate_limit_exceeded",
+        429,
+        f"Too many requests: the limit is {limit} per minute. Retry after {wait} s.",
+        reset_at=reset_at,
+        headers=headers,
+    )
 
 
 def hold_scope(row: KeyRow) -> holds.HoldScope:
@@ -93,10 +121,37 @@ def hold_scope(row: KeyRow) -> holds.HoldScope:
     )
 
 
+def flow_windows(row: KeyRow, request_id: str, tokens: int) -> ratelimit.Flow | None:
+    """The request's tokens/min and in-flight windows, key before team; None without any."""
+    team = row.team_id is not None
+    flow = ratelimit.Flow(
+        request_id=request_id,
+        tokens=tokens,
+        ttl_ms=settings.HOLD_TTL * 1000,
+        token_windows=tuple(
+            (bucket, limit)
+            for bucket, limit in (
+                (ratelimit.key_bucket(row.id), row.tpm_limit),
+                (ratelimit.team_bucket(row.team_id), row.team_tpm_limit if team else None),
+            )
+            if limit
+        ),
+        in_flight=tuple(
+            (bucket, limit)
+            for bucket, limit in (
+                (ratelimit.key_bucket(row.id), row.max_in_flight),
+                (ratelimit.team_bucket(row.team_id), row.team_max_in_flight if team else None),
+            )
+            if limit
+        ),
+    )
+    return flow or None
+
+
 def rate_windows(row: KeyRow) -> list[tuple[str, int]]:
     windows = []
     if row.rpm_limit:
-        windows.append((f"key:{row.id}", row.rpm_limit))
+        windows.append((ratelimit.key_bucket(row.id), row.rpm_limit))
     if row.team_rpm_limit and row.team_id:
-        windows.append((f"team:{row.team_id}", row.team_rpm_limit))
+        windows.append((ratelimit.team_bucket(row.team_id), row.team_rpm_limit))
     return windows

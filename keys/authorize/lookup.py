@@ -34,6 +34,7 @@ SELECT k.id, k.org_id, k.team_id, k.name, k.user_id, k.type, k.profile, k.status
        mp.id, mp.input_per_million, mp.output_per_million, mp.max_output_tokens,
        k.allowed_ips, k.secret_hash = %(hash)s,
        k.increase_cap, k.increase_amount, k.increase_until,
+       k.tpm_limit, k.max_in_flight, t.tpm_limit, t.max_in_flight,
        CASE WHEN p.id IS NULL THEN 1
             WHEN NOT EXISTS (SELECT 1 FROM billing_plan_models pm WHERE pm.plan_id = p.id) THEN 1
             WHEN EXISTS (SELECT 1 FROM billing_plan_models pm
@@ -92,6 +93,20 @@ class KeyRow:
     # False: the request came with the old secret, in a rotation's grace period.
     current_secret: bool
     plan_allows_model: bool
+    tpm_limit: int | None = None
+    max_in_flight: int | None = None
+    team_tpm_limit: int | None = None
+    team_max_in_flight: int | None = None
+
+    @property
+    def flow_limited(self) -> bool:
+        """Tokens/min or requests in flight limit the key or its team: both need the gateway to
+        report usage, and the model (its request's tokens are held at authorize)."""
+        return bool(
+            self.tpm_limit
+            or self.max_in_flight
+            or (self.team_id and (self.team_tpm_limit or self.team_max_in_flight))
+        )
 
 
 # On PostgreSQL the key query runs as a prepared statement with a generic plan, prepared once
@@ -166,7 +181,11 @@ def fetch_key(key_hash: str, model: str | None, now: datetime) -> KeyRow | None:
         max_output_tokens=r[40],
         allowed_ips=as_list(r[41]),
         current_secret=bool(r[42]),
-        plan_allows_model=bool(r[46]),
+        tpm_limit=r[46],
+        max_in_flight=r[47],
+        team_tpm_limit=r[48],
+        team_max_in_flight=r[49],
+        plan_allows_model=bool(r[50]),
     )
 
 

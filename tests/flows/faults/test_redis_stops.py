@@ -74,7 +74,7 @@ def test_requests_per_minute_falls_back_per_process_and_returns_to_redis(
     level, text = messages[0]
     assert level == "WARNING"
     assert "Redis does not answer" in text
-    assert "requests/min is counted per process" in text
+    assert "rate limits are counted per process" in text
     assert private_redis.url not in text
 
     # Redis comes back, empty, on the same port; after the breaker's pause it is asked again.
@@ -87,5 +87,5 @@ def test_requests_per_minute_falls_back_per_process_and_returns_to_redis(
         assert private_redis.client().zcard(bucket) == RPM
         assert_denied(authorize(capped_secret), 402, "api_key_quota_exceeded", reset_at=True)
     assert _ratelimit_messages(caplog) == [
-        ("INFO", "Redis answers again; requests/min is counted in Redis")
+        ("INFO", "Redis answers again; rate limits are counted in Redis")
     ]

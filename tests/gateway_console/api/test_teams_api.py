@@ -19,7 +19,9 @@ pytestmark = pytest.mark.django_db
 
 
 def test_the_list_shows_each_team_with_its_limits_and_counts(api, org, team):
-    Team.objects.filter(pk=team.pk).update(spend_cap=Decimal("250.5"), rpm_limit=600)
+    Team.objects.filter(pk=team.pk).update(
+        spend_cap=Decimal("250.5"), rpm_limit=600, tpm_limit=90_000, max_in_flight=20
+    )
     make_key(org, name="in-team", team=team)
     deleted, _ = make_key(org, name="gone", team=team)
     key_services.delete_key(key=deleted, actor=Actor.system("tests"))
@@ -38,6 +40,8 @@ def test_the_list_shows_each_team_with_its_limits_and_counts(api, org, team):
         "token_limit": None,
         "limit_period": "monthly",
         "rpm_limit": 600,
+        "tpm_limit": 90_000,
+        "max_in_flight": 20,
     }
     assert (search["keys"], search["members"]) == (1, 1)
     assert body["next_cursor"] is None
@@ -88,6 +92,8 @@ def test_create_refuses_a_name_the_org_already_has(api, org, team):
         ({"name": "x" * 121}, "name"),
         ({"name": "ok", "limits": {"spend_cap": "0"}}, "limits.spend_cap"),
         ({"name": "ok", "limits": {"rpm_limit": 0}}, "limits.rpm_limit"),
+        ({"name": "ok", "limits": {"tpm_limit": 0}}, "limits.tpm_limit"),
+        ({"name": "ok", "limits": {"max_in_flight": 100_001}}, "limits.max_in_flight"),
         ({"name": "ok", "limits": {"limit_period": "hourly"}}, "limits.limit_period"),
         ({"name": "ok", "colour": "red"}, "colour"),
     ],

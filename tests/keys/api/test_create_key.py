@@ -29,6 +29,8 @@ def test_it_creates_a_key_and_shows_its_plaintext_once(api, org, team, admin_tok
                 "token_limit": 1_000_000,
                 "limit_period": "weekly",
                 "rpm_limit": 60,
+                "tpm_limit": 40_000,
+                "max_in_flight": 8,
             },
         },
     )
@@ -48,12 +50,15 @@ def test_it_creates_a_key_and_shows_its_plaintext_once(api, org, team, admin_tok
     assert key.monthly_spend_cap == Decimal("100")
     assert key.cost_limit == Decimal("25")
     assert key.limit_period == "weekly"
+    assert (key.tpm_limit, key.max_in_flight) == (40_000, 8)
     assert body["limits"] == {
         "monthly_spend_cap": "100.000000",
         "cost_limit": "25.000000",
         "token_limit": 1_000_000,
         "limit_period": "weekly",
         "rpm_limit": 60,
+        "tpm_limit": 40_000,
+        "max_in_flight": 8,
         "increase_cap": None,
         "increase_amount": None,
         "increase_until": None,
@@ -113,6 +118,10 @@ def test_an_expiry_keeps_its_utc_offset(api, org):
         ({"name": "x", "limits": {"token_limit": 0}}, "limits.token_limit"),
         ({"name": "x", "limits": {"limit_period": "hourly"}}, "limits.limit_period"),
         ({"name": "x", "limits": {"rpm_limit": 1_000_001}}, "limits.rpm_limit"),
+        ({"name": "x", "limits": {"tpm_limit": 0}}, "limits.tpm_limit"),
+        ({"name": "x", "limits": {"tpm_limit": 10**9 + 1}}, "limits.tpm_limit"),
+        ({"name": "x", "limits": {"max_in_flight": 0}}, "limits.max_in_flight"),
+        ({"name": "x", "limits": {"max_in_flight": "many"}}, "limits.max_in_flight"),
         ({"name": "x", "expires_at": "2020-01-01T00:00:00Z"}, "expires_at"),
         ({"name": "x", "expires_at": "2099-01-01T00:00:00"}, "expires_at"),
         ({"name": "x", "team": "00000000-0000-4000-8000-000000000000"}, "team"),
@@ -133,6 +142,10 @@ def test_an_expiry_keeps_its_utc_offset(api, org):
         "zero-token-limit",
         "unknown-period",
         "huge-rpm",
+        "zero-tpm",
+        "huge-tpm",
+        "zero-in-flight",
+        "in-flight-not-a-number",
         "past-expiry",
         "expiry-without-offset",
         "unknown-team",
