@@ -25,6 +25,9 @@ class BillingConfig(AppConfig):
                 "amount",
                 "balance_after",
                 "wallet_below",
+                "increase_amount",
+                # {model: amount}: each amount shown as money (audit_value)
+                "model_budgets",
             },
             show_recorded_amount,
         )

@@ -46,3 +46,9 @@ def as_list(value) -> list:
     if value is None:
         return []
     return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def as_dict(value) -> dict:
+    if value is None:
+        return {}
+    return json.loads(value) if isinstance(value, str | bytes) else value

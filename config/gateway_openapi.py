@@ -50,7 +50,7 @@ DENIALS: list[Denial] = [
     Denial(
         status=403,
         code="model_required",
-        when="The console cannot tell the model, and the key's scope or the plan's model list needs it, or (for a gateway that reports usage) a key or team cap, tokens per minute or requests in flight need it to hold the request's cost and tokens.",
+        when="The console cannot tell the model, and the key's scope or the plan's model list needs it, or the key has budgets per model, or (for a gateway that reports usage) a key or team cap, tokens per minute or requests in flight need it to hold the request's cost and tokens.",
     ),
     Denial(
         status=402,
@@ -61,6 +61,11 @@ DENIALS: list[Denial] = [
         status=402,
         code="api_key_quota_exceeded",
         when="The key's monthly spend cap or cost limit for this period is reached (or this request's hold would pass it); `reset_at` says when it restarts.",
+    ),
+    Denial(
+        status=402,
+        code="model_budget_exceeded",
+        when="The key's budget for the model asked for is reached this period (or this request's hold would pass it); with `reset_at`.",
     ),
     Denial(
         status=402,

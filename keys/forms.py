@@ -1,6 +1,7 @@
 import re
 import zoneinfo
 from datetime import datetime
+from decimal import Decimal
 
 from django import forms
 from django.conf import settings
@@ -14,6 +15,9 @@ from keys.models import IncreasableCap, Key, KeyType
 from keys.services import BatchAction, KeySettings
 
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,99}$")
+# "gpt-4o: 50", "llama3:8b = 12.50": a model (which may hold ':') and an amount in USD.
+BUDGET_LINE = re.compile(r"^\s*(\S+?)\s*[=:\s]\s*\$?\s*([0-9][0-9.,]*)\s*$")
+MAX_BUDGETS = 50
 PROFILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
@@ -60,6 +64,13 @@ class KeyForm(forms.Form):
     )
     rpm_limit = forms.IntegerField(
         label="Requests per minute", required=False, min_value=1, max_value=1_000_000
+    )
+    model_budgets = forms.CharField(
+        label="Budgets per model",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "gpt-4o: 50.00"}),
+        help_text="A spend cap (USD) per model for the reset period, beside the caps above: "
+        "one model and amount per line, such as “gpt-4o: 50.00”.",
     )
     tpm_limit = forms.IntegerField(
         label="Tokens per minute",
@@ -136,6 +147,7 @@ class KeyForm(forms.Form):
                 "token_limit": key.token_limit,
                 "limit_period": key.limit_period,
                 "rpm_limit": key.rpm_limit,
+                "model_budgets": budgets_text(key.model_budgets),
                 "tpm_limit": key.tpm_limit,
                 "max_in_flight": key.max_in_flight,
                 "allowed_ips": "\n".join(key.allowed_ips),
@@ -175,6 +187,28 @@ class KeyForm(forms.Form):
         if len(models_) > 200:
             raise forms.ValidationError("At most 200 models.")
         return tuple(models_)
+
+    def clean_model_budgets(self) -> dict[str, Decimal]:
+        budgets: dict[str, Decimal] = {}
+        amount = MoneyField()
+        for number, line in enumerate(self.cleaned_data["model_budgets"].splitlines(), 1):
+            if not line.strip():
+                continue
+            found = BUDGET_LINE.match(line)
+            if not found or not MODEL_NAME.match(found.group(1)):
+                raise forms.ValidationError(
+                    f"Line {number}: write a model and an amount, such as “gpt-4o: 50.00”."
+                )
+            model = found.group(1)
+            try:
+                budgets[model] = amount.clean(found.group(2).replace(",", ""))
+            except forms.ValidationError as error:
+                raise forms.ValidationError(
+                    f"Line {number} ({model}): {error.messages[0]}"
+                ) from None
+        if len(budgets) > MAX_BUDGETS:
+            raise forms.ValidationError(f"At most {MAX_BUDGETS} models have a budget.")
+        return budgets
 
     def clean_allowed_ips(self) -> tuple[str, ...]:
         try:
@@ -225,6 +259,14 @@ class KeyForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
+        scope = cleaned.get("model_scope")
+        outside = [m for m in cleaned.get("model_budgets") or () if scope and m not in scope]
+        if outside:
+            self.add_error(
+                "model_budgets",
+                f"{', '.join(outside)} is not in the key's model scope: the key cannot spend on "
+                "it. Add it to the scope, or remove its budget.",
+            )
         key_type, profile = cleaned.get("type"), (cleaned.get("profile") or "").strip()
         if key_type == KeyType.PROFILE:
             if not profile:
@@ -254,6 +296,7 @@ class KeyForm(forms.Form):
             token_limit=data["token_limit"],
             limit_period=data["limit_period"],
             rpm_limit=data["rpm_limit"],
+            model_budgets=data["model_budgets"],
             tpm_limit=data["tpm_limit"],
             max_in_flight=data["max_in_flight"],
             expires_at=data["expires_at"],
@@ -289,3 +332,8 @@ class BatchForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["keys"].choices = [(k, k) for k in visible_key_ids]
         self.fields["team"].queryset = Team.objects.filter(org=org)
+
+
+def budgets_text(budgets: dict) -> str:
+    """A key's budgets as the form shows them: "gpt-4o: 50", one a line."""
+    return "\n".join(f"{model}: {Decimal(cap).normalize():f}" for model, cap in budgets.items())

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from billing.ledger.models import Wallet
 from billing.limits import forecast, ratelimit
-from billing.limits.models import Counter, CounterKind
+from billing.limits.models import Counter, CounterKind, ModelCounter
 from billing.limits.periods import LimitPeriod, period_bounds
 from billing.limits.selectors import (
     LimitUse,
@@ -55,13 +55,28 @@ def key_limits_now(key: Key) -> list[LimitUse]:
     week = rollups.week_spend(key.org_id, by="key", ids=[key.pk], now=now).get(key.pk, 0)
     bucket = ratelimit.key_bucket(key.pk)
     rates = ratelimit.flow_use([bucket])[bucket] if key.tpm_limit or key.max_in_flight else None
-    return key_rows(
+    rows = key_rows(
         key,
         current_use(counters.get(CounterKind.MONTH), LimitPeriod.MONTHLY, tz, now),
         current_use(counters.get(CounterKind.LIMIT), key.limit_period, tz, now),
         week,
         rates,
     )
+    return rows + _budget_rows(key, now) if key.model_budgets else rows
+
+
+def _budget_rows(key: Key, now) -> list[LimitUse]:
+    """Each per-model budget against the key's spend on that model this period."""
+    used = {c.model: c for c in ModelCounter.objects.filter(key=key)}
+    period, tz = key.get_limit_period_display().lower(), key.org.timezone
+    return [
+        spend_row(
+            f"{model} ({period})",
+            cap,
+            *current_use(used.get(model), key.limit_period, tz, now)[::2],
+        )
+        for model, cap in key.budgets
+    ]
 
 
 CAP_SORTS = {"-used": "Most used first", "name": "Name", "period_end": "Period ends soonest"}

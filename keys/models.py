@@ -83,6 +83,9 @@ class Key(ShownAsPreview, models.Model):
         max_length=16, choices=LimitPeriod.choices, default=LimitPeriod.MONTHLY
     )
     rpm_limit = models.PositiveIntegerField("requests per minute", null=True, blank=True)
+    # A spend cap per model for the reset period, beside the key's own: {model: "50.000000"}
+    # (billing.limits.model_budgets keeps their counters).
+    model_budgets = models.JSONField("budgets per model", default=dict, blank=True)
     # Tokens per minute and requests in flight need a gateway that reports usage: authorize
     # refuses a key with either through one that does not (docs/contract.md section 2).
     tpm_limit = models.PositiveIntegerField("tokens per minute", null=True, blank=True)
@@ -204,11 +207,17 @@ class Key(ShownAsPreview, models.Model):
                 self.cost_limit,
                 self.token_limit,
                 self.rpm_limit,
+                self.model_budgets,
                 self.tpm_limit,
                 self.max_in_flight,
                 self.expires_at,
             ]
         )
+
+    @property
+    def budgets(self) -> list[tuple[str, Decimal]]:
+        """The per-model budgets, (model, cap) in exact decimals."""
+        return [(model, Decimal(cap)) for model, cap in self.model_budgets.items()]
 
     @property
     def in_grace(self) -> bool:

@@ -29,6 +29,7 @@ REASONS = {
     "cost_limit": "cost limit",
     "token_limit": "token limit",
     "rpm_limit": "requests per minute (at least)",
+    "model_budgets": "budget of its model",
 }
 
 
@@ -88,13 +89,36 @@ def _hours(key: Key, since: datetime, now: datetime, caps: list) -> dict:
     return hours
 
 
+def _within_budgets(rows: list, settings_: KeySettings, used: dict, hour: datetime, tz: str):
+    """The hour's rows as far as their models' budgets let them pass (each row cut to the
+    share of its cost still within its budget), and how many requests the budgets refused."""
+    start = period_bounds(settings_.limit_period, hour, tz)[0]
+    passing, refused = [], 0
+    for model, requests, cost, tokens in rows:
+        budget = settings_.model_budgets.get(model)
+        if budget is None:
+            passing.append((model, requests, cost, tokens))
+            continue
+        slot = ("budget", model, start)
+        left = money_to_micros(budget) - used[slot]
+        share = Fraction(0) if left <= 0 else min(Fraction(1), Fraction(left, cost or 1))
+        passed = math.floor(requests * share)
+        used[slot] += math.floor(cost * share)
+        refused += requests - passed
+        passing.append((model, passed, math.floor(cost * share), math.floor(tokens * share)))
+    return passing, refused
+
+
 def replay(key: Key, settings_: KeySettings, *, now: datetime) -> Preview:
     since = now - timedelta(days=PREVIEW_DAYS)
     tz = ZoneInfo(key.org.timezone)
     caps = _caps(settings_)
     preview = Preview(since=since)
     used: dict = defaultdict(int)  # (cap, period start) -> what the allowed requests used
-    for hour, rows in _hours(key, since, now, caps).items():
+    periods = caps + (
+        [("model_budgets", "cost", 0, settings_.limit_period)] if settings_.model_budgets else []
+    )
+    for hour, rows in _hours(key, since, now, periods).items():
         counted = hour >= since
         day = hour.astimezone(tz).date()
         scope = settings_.model_scope
@@ -102,6 +126,10 @@ def replay(key: Key, settings_: KeySettings, *, now: datetime) -> Preview:
         if counted:
             preview.requests += sum(row[1] for row in rows)
             preview.refuse(day, "model", sum(row[1] for row in rows if row not in allowed))
+        if settings_.model_budgets:
+            allowed, refused = _within_budgets(allowed, settings_, used, hour, key.org.timezone)
+            if counted:
+                preview.refuse(day, "model_budgets", refused)
         requests = sum(row[1] for row in allowed)
         use = {"cost": sum(row[2] for row in allowed), "tokens": sum(row[3] for row in allowed)}
         slots = [

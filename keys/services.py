@@ -1,9 +1,7 @@
 """Every change to keys. Each service is one transaction that records exactly one audit event."""
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
@@ -11,40 +9,15 @@ from django.utils import timezone
 
 import audit
 from audit import Actor
-from billing.limits import resets
+from billing.limits import model_budgets, resets
 from billing.limits.models import CounterKind
-from billing.limits.periods import LimitPeriod
-from billing.money import to_money
 from gateway_console import secret, show_once
 from gateway_console.models import Org, Team
 from keys import allowlist
-from keys.models import Key, KeyStatus, KeyType, SecretShown
+from keys.key_settings import SETTINGS_FIELDS, KeySettings, settings_snapshot, stored
+from keys.models import Key, KeyStatus, SecretShown
 
-# The fields an admin sets on a key; audit events carry their before/after values.
-SETTINGS_FIELDS = (
-    "name",
-    "team",
-    "user_id",
-    "type",
-    "profile",
-    "model_scope",
-    "monthly_spend_cap",
-    "cost_limit",
-    "token_limit",
-    "limit_period",
-    "rpm_limit",
-    "tpm_limit",
-    "max_in_flight",
-    "expires_at",
-    "allowed_ips",
-    "increase_cap",
-    "increase_amount",
-    "increase_until",
-    "rotate_every_days",
-    "rotation_overlap_hours",
-)
-# Settings kept as JSON lists.
-LIST_FIELDS = frozenset({"model_scope", "allowed_ips"})
+__all__ = ["SETTINGS_FIELDS", "KeySettings"]  # with the services, as the forms and tests use them
 
 
 class KeyActionRefused(Exception):
@@ -57,47 +30,6 @@ class AlreadyShown(Exception):
     def __init__(self, key: Key):
         super().__init__("This secret was already shown once.")
         self.key = key
-
-
-@dataclass(frozen=True)
-class KeySettings:
-    name: str
-    team: Team | None = None
-    user_id: str = ""
-    type: str = KeyType.STANDARD
-    profile: str = ""
-    model_scope: tuple[str, ...] = ()
-    monthly_spend_cap: Decimal | None = None
-    cost_limit: Decimal | None = None
-    token_limit: int | None = None
-    limit_period: str = LimitPeriod.MONTHLY
-    rpm_limit: int | None = None
-    # Tokens per minute and requests in flight (billing.limits.ratelimit).
-    tpm_limit: int | None = None
-    max_in_flight: int | None = None
-    expires_at: datetime | None = None
-    # keys.allowlist.parse's entries; empty: any address.
-    allowed_ips: tuple[str, ...] = ()
-    # A temporary increase of one cap, or none ("", None, None).
-    increase_cap: str = ""
-    increase_amount: Decimal | None = None
-    increase_until: datetime | None = None
-    # Scheduled rotation: every so many days (None: none), with this many hours of grace.
-    rotate_every_days: int | None = None
-    rotation_overlap_hours: int = 0
-
-
-def _audit_value(field: str, value):
-    if field == "team":
-        return value.name if value is not None else None
-    if isinstance(value, Decimal):
-        # Quantized as stored: "100" typed over a stored 100.000000 is not a change.
-        return to_money(value)
-    return value
-
-
-def _settings_snapshot(key: Key) -> dict:
-    return {field: _audit_value(field, getattr(key, field)) for field in SETTINGS_FIELDS}
 
 
 def _new_secret_for(key: Key) -> str:
@@ -125,7 +57,7 @@ def _new_key(org: Org, actor: Actor, settings_: KeySettings, now: datetime) -> t
     key = Key(org=org, created_by=actor.user, created_at=now, updated_at=now)
     for field in SETTINGS_FIELDS:
         value = getattr(settings_, field)
-        setattr(key, field, list(value) if field in LIST_FIELDS else value)
+        setattr(key, field, stored(field, value))
     return key, _new_secret_for(key)
 
 
@@ -138,6 +70,8 @@ def create_key(
         raise AlreadyShown(earlier)
     key, plaintext = _new_key(org, actor, settings_, timezone.now())
     key.save(force_insert=True)
+    if key.model_budgets:
+        _keep_budget_counters(key)
     _claim_nonce(nonce, key)
     audit.record(
         org=org,
@@ -146,7 +80,7 @@ def create_key(
         target=key,
         changes=audit.diff(
             {},
-            {f: v for f, v in _settings_snapshot(key).items() if v not in (None, "", [], ())},
+            {f: v for f, v in settings_snapshot(key).items() if v not in (None, "", [], (), {})},
         ),
     )
     return key, plaintext
@@ -189,11 +123,11 @@ def update_key(*, key: Key, actor: Actor, settings_: KeySettings) -> Key:
     if key.is_deleted:
         raise KeyActionRefused("A deleted key cannot be changed.")
     _check_team(key.org, settings_.team)
-    before = _settings_snapshot(key)
+    before = settings_snapshot(key)
     for field in SETTINGS_FIELDS:
         value = getattr(settings_, field)
-        setattr(key, field, list(value) if field in LIST_FIELDS else value)
-    changes = audit.diff(before, _settings_snapshot(key))
+        setattr(key, field, stored(field, value))
+    changes = audit.diff(before, settings_snapshot(key))
     if not changes:
         return key
     key.updated_at = timezone.now()
@@ -208,8 +142,25 @@ def update_key(*, key: Key, actor: Actor, settings_: KeySettings) -> Key:
             tz=key.org.timezone,
             now=key.updated_at,
         )
+        model_budgets.restart_now(
+            key_id=key.pk, period=key.limit_period, tz=key.org.timezone, now=key.updated_at
+        )
+    if "model_budgets" in changes:
+        _keep_budget_counters(key)
     audit.record(org=key.org, actor=actor, action="key.updated", target=key, changes=changes)
     return key
+
+
+def _keep_budget_counters(key: Key) -> None:
+    """One counter for each of the key's per-model budgets (billing.limits.model_budgets)."""
+    model_budgets.set_budgets(
+        org_id=key.org_id,
+        key_id=key.pk,
+        models=key.model_budgets,
+        period=key.limit_period,
+        tz=key.org.timezone,
+        now=timezone.now(),
+    )
 
 
 @transaction.atomic
@@ -219,9 +170,9 @@ def allow_addresses(*, key: Key, actor: Actor, addresses: Sequence[str]) -> Key:
     key = _locked(key)
     if key.is_deleted:
         raise KeyActionRefused("A deleted key cannot be changed.")
-    before = _settings_snapshot(key)
+    before = settings_snapshot(key)
     key.allowed_ips = allowlist.parse([*key.allowed_ips, *addresses])
-    changes = audit.diff(before, _settings_snapshot(key))
+    changes = audit.diff(before, settings_snapshot(key))
     if changes:
         key.updated_at = timezone.now()
         key.save(update_fields=["allowed_ips", "updated_at"])

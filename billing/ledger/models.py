@@ -138,6 +138,7 @@ class FindingKind(models.TextChoices):
     WALLET = "wallet", "Wallet balance differs from its ledger"
     KEY_COUNTER = "key_counter", "Key counter differs from its usage events"
     TEAM_COUNTER = "team_counter", "Team counter differs from its usage events"
+    MODEL_COUNTER = "model_counter", "Key's model budget counter differs from its usage events"
 
 
 class ReconciliationFinding(models.Model):

@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from billing.dbvalues import as_time, as_uuid, db_time
 from billing.ledger.models import FindingKind, ReconciliationFinding
-from billing.limits.models import Counter
+from billing.limits.models import Counter, ModelCounter
 from billing.money import micros_to_money
 from billing.usage.retention import usage_window_start
 from gateway_console.models import Org
@@ -64,11 +64,31 @@ ORDER BY c.id
 """
 
 
+# A key's per-model counters (billing.limits.model_budgets) against its usage events of that
+# model, in the same way.
+_MODEL_COUNTERS = """
+SELECT c.id, c.org_id, c.key_id, c.model, c.period_start, c.period_end, c.spend_micros, c.tokens,
+       COALESCE(SUM(u.cost_micros), 0), COALESCE(SUM(u.input_tokens + u.output_tokens), 0)
+FROM billing_modelcounter c
+LEFT JOIN billing_usageevent u
+       ON u.key_id = c.key_id
+      AND u.model = c.model
+      AND u.received_at >= c.period_start
+      AND (c.period_end IS NULL OR u.received_at < c.period_end)
+WHERE c.period_start >= %s
+GROUP BY c.id, c.org_id, c.key_id, c.model, c.period_start, c.period_end, c.spend_micros, c.tokens
+HAVING c.spend_micros <> COALESCE(SUM(u.cost_micros), 0)
+    OR c.tokens <> COALESCE(SUM(u.input_tokens + u.output_tokens), 0)
+ORDER BY c.id
+"""
+
+
 @dataclass
 class Reconciliation:
     wallets: int = 0
     key_counters: int = 0
     team_counters: int = 0
+    model_counters: int = 0
     window_start: datetime | None = None  # the oldest usage kept, and compared
     outside_window: int = 0  # counters whose period began before it: not compared
     findings: list[ReconciliationFinding] = field(default_factory=list)
@@ -100,13 +120,14 @@ def _wallet_findings(now: datetime) -> list[ReconciliationFinding]:
 
 
 def _counter_findings(owner: str, now: datetime, since: datetime) -> list[ReconciliationFinding]:
-    kind, noun = (
-        (FindingKind.KEY_COUNTER, "key")
-        if owner == "key_id"
-        else (FindingKind.TEAM_COUNTER, "team")
-    )
+    """owner: "key_id", "team_id", or "model" (the keys' per-model counters)."""
+    kind, noun, sql = {
+        "key_id": (FindingKind.KEY_COUNTER, "key", _COUNTERS.format(owner="key_id")),
+        "team_id": (FindingKind.TEAM_COUNTER, "team", _COUNTERS.format(owner="team_id")),
+        "model": (FindingKind.MODEL_COUNTER, "key", _MODEL_COUNTERS),
+    }[owner]
     with connection.cursor() as cursor:
-        cursor.execute(_COUNTERS.format(owner=owner), [db_time(since)])
+        cursor.execute(sql, [db_time(since)])
         rows = cursor.fetchall()
     findings = []
     for (
@@ -160,12 +181,15 @@ def reconcile_all(*, now: datetime | None = None) -> Reconciliation:
         key_counters=in_window.filter(key__isnull=False).count(),
         team_counters=in_window.filter(team__isnull=False).count(),
         window_start=since,
-        outside_window=Counter.objects.filter(period_start__lt=since).count(),
+        model_counters=ModelCounter.objects.filter(period_start__gte=since).count(),
+        outside_window=Counter.objects.filter(period_start__lt=since).count()
+        + ModelCounter.objects.filter(period_start__lt=since).count(),
     )
     result.findings = [
         *_wallet_findings(now),
         *_counter_findings("key_id", now, since),
         *_counter_findings("team_id", now, since),
+        *_counter_findings("model", now, since),
     ]
     if result.findings:
         with transaction.atomic():

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from billing.dbvalues import as_time, as_uuid, db_id, db_time
+from billing.limits import model_budgets, resets
 from billing.limits.periods import period_bounds
 from billing.money import money_to_micros
 from billing.pricing import cost_micros
@@ -76,6 +77,16 @@ class Cap:
 
 
 @dataclass(frozen=True)
+class ModelBudget:
+    """The key's budget for the request's model (billing.limits.model_budgets)."""
+
+    model: str
+    cap: Decimal
+    period: str  # the key's reset period
+    use: CounterUse
+
+
+@dataclass(frozen=True)
 class HoldScope:
     """What a hold needs to know of a request's key, in plain values (authorize reads them)."""
 
@@ -86,6 +97,8 @@ class HoldScope:
     price: Price
     # In the lock order of billing.limits.resets (a key's month, its limit, then its team).
     caps: tuple[Cap, ...]
+    # Reserved on after the caps: a model counter is locked after its key's counters.
+    model_budget: ModelBudget | None = None
 
 
 # The largest hold: more than any wallet holds, and small enough that the reservations' sums
@@ -116,21 +129,6 @@ def hold_amount(price: Price, *, input_tokens: int, max_output_tokens: int | Non
         multiplier=price.multiplier,
     )
     return min(amount, MAX_HOLD_MICROS)
-
-
-def ensure_counter(
-    *, org_id, key_id=None, team_id=None, kind: str, period: str, tz: str, now: datetime
-) -> None:
-    """Creates the counter row if it is missing (never changes an existing one)."""
-    start, end = period_bounds(period, now, tz)
-    owner = "key_id" if key_id is not None else "team_id"
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO billing_counter (org_id, key_id, team_id, kind, period_start, period_end,"
-            " spend_micros, tokens, held_micros) VALUES (%s, %s, %s, %s, %s, %s, 0, 0, 0)"
-            f" ON CONFLICT ({owner}, kind) WHERE {owner} IS NOT NULL DO NOTHING",
-            [db_id(org_id), db_id(key_id), db_id(team_id), kind, db_time(start), db_time(end)],
-        )
 
 
 def _reserve_on_counter(cap: Cap, *, amount: int, now: datetime) -> bool:
@@ -165,7 +163,7 @@ def place(
     for cap in scope.caps:
         if not cap.use.exists:
             owner = {cap.owner: cap.owner_id}
-            ensure_counter(
+            resets.ensure_counter(
                 org_id=scope.org_id, **owner, kind=cap.kind, period=cap.period, tz=scope.tz, now=now
             )
     for cap in scope.caps:
@@ -176,14 +174,38 @@ def place(
                 cap.message,
                 reset_at=cap.use.current_period_end(cap.period, scope.tz, now),
             )
+    if scope.model_budget is not None:
+        _reserve_on_model(scope, scope.model_budget, amount, now)
     return amount
+
+
+def _reserve_on_model(scope: HoldScope, budget: ModelBudget, amount: int, now: datetime) -> None:
+    if not budget.use.exists:
+        model_budgets.ensure(
+            org_id=scope.org_id,
+            key_id=scope.key_id,
+            model=budget.model,
+            period=budget.period,
+            tz=scope.tz,
+            now=now,
+        )
+    if not model_budgets.reserve(
+        key_id=scope.key_id, model=budget.model, cap=budget.cap, amount=amount, now=now
+    ):
+        raise ContractError(
+            "model_budget_exceeded",
+            402,
+            f"This request could take this API key past its budget of ${budget.cap:.2f} for "
+            f"the model '{budget.model}' this period.",
+            reset_at=budget.use.current_period_end(budget.period, scope.tz, now),
+        )
 
 
 def _insert_hold(scope: HoldScope, request_id: str, amount: int, now: datetime) -> bool:
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO billing_hold (id, org_id, request_id, key_id, team_id, amount_micros, created_at,"
-            " expires_at, closed_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, NULL)"
+            " expires_at, closed_at, model) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, NULL, %s)"
             " ON CONFLICT (org_id, request_id) DO NOTHING RETURNING id",
             [
                 db_id(uuid.uuid4()),
@@ -194,6 +216,7 @@ def _insert_hold(scope: HoldScope, request_id: str, amount: int, now: datetime) 
                 amount,
                 db_time(now),
                 db_time(now + timedelta(seconds=settings.HOLD_TTL)),
+                scope.model_budget.model if scope.model_budget else "",
             ],
         )
         return cursor.fetchone() is not None
@@ -221,7 +244,7 @@ def release_expired(*, now: datetime) -> int:
     with connection.cursor() as cursor:
         cursor.execute(
             "UPDATE billing_hold SET closed_at = %s WHERE closed_at IS NULL AND expires_at <= %s"
-            " RETURNING org_id, key_id, team_id, amount_micros",
+            " RETURNING org_id, key_id, team_id, amount_micros, model",
             [db_time(now), db_time(now)],
         )
         claimed = cursor.fetchall()
@@ -235,11 +258,14 @@ def unhold(claimed: list[tuple]) -> None:
     wallets: dict = {}
     keys: dict = {}
     teams: dict = {}
-    for org_id, key_id, team_id, amount in claimed:
+    models: dict = {}
+    for org_id, key_id, team_id, amount, model in claimed:
         wallets[as_uuid(org_id)] = wallets.get(as_uuid(org_id), 0) + amount
         keys[as_uuid(key_id)] = keys.get(as_uuid(key_id), 0) + amount
         if team_id is not None:
             teams[as_uuid(team_id)] = teams.get(as_uuid(team_id), 0) + amount
+        if model:
+            models[(as_uuid(key_id), model)] = models.get((as_uuid(key_id), model), 0) + amount
     with connection.cursor() as cursor:
         for org_id, amount in wallets.items():
             cursor.execute(
@@ -254,3 +280,4 @@ def unhold(claimed: list[tuple]) -> None:
                     f" ELSE 0 END WHERE {owner} = %s",
                     [amount, amount, db_id(owner_id)],
                 )
+        model_budgets.release(cursor, models)

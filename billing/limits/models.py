@@ -65,6 +65,36 @@ class Counter(models.Model):
         return f"{self.kind} counter of {self.key_id or self.team_id}"
 
 
+class ModelCounter(models.Model):
+    """Spend and tokens of one key on one model in the key's reset period, against the key's
+    budget for that model (Key.model_budgets), and the holds open on it. Exists while the
+    budget does (billing.limits.model_budgets); an ended period counts as zero until the next
+    usage starts a new one."""
+
+    org = models.ForeignKey(Org, on_delete=models.PROTECT, related_name="+")
+    key = models.ForeignKey("keys.Key", on_delete=models.PROTECT, related_name="model_counters")
+    model = models.CharField(max_length=100)
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField(
+        null=True, blank=True, help_text="Empty: the period never ends."
+    )
+    spend_micros = models.BigIntegerField(default=0)
+    tokens = models.BigIntegerField(default=0)
+    held_micros = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["key", "model"], name="model_counter_unique"),
+            models.CheckConstraint(
+                condition=Q(spend_micros__gte=0, tokens__gte=0, held_micros__gte=0),
+                name="model_counter_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model} counter of {self.key_id}"
+
+
 class Hold(models.Model):
     """A request's worst-case cost, reserved at authorize until its usage event settles it or
     HOLD_TTL passes (docs/contract.md section 2)."""
@@ -80,6 +110,8 @@ class Hold(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
     closed_at = models.DateTimeField(null=True, blank=True)
+    # The model whose budget the hold also reserves on (ModelCounter); empty: none.
+    model = models.CharField(max_length=100, blank=True, default="")
 
     class Meta:
         constraints = [

@@ -191,3 +191,18 @@ def restart_period_now(
             f" tokens = 0 WHERE {owner} = %(id)s AND kind = %(kind)s",
             params,
         )
+
+
+def ensure_counter(
+    *, org_id, key_id=None, team_id=None, kind: str, period: str, tz: str, now: datetime
+) -> None:
+    """Creates the counter row if it is missing (never changes an existing one)."""
+    start, end = period_bounds(period, now, tz)
+    owner = "key_id" if key_id is not None else "team_id"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO billing_counter (org_id, key_id, team_id, kind, period_start, period_end,"
+            " spend_micros, tokens, held_micros) VALUES (%s, %s, %s, %s, %s, %s, 0, 0, 0)"
+            f" ON CONFLICT ({owner}, kind) WHERE {owner} IS NOT NULL DO NOTHING",
+            [db_id(org_id), db_id(key_id), db_id(team_id), kind, db_time(start), db_time(end)],
+        )

@@ -16,7 +16,7 @@ from django.db import connection
 
 from billing.dbvalues import as_uuid, db_id, db_time
 from billing.ledger import entries as ledger
-from billing.limits import resets
+from billing.limits import model_budgets, resets
 from billing.limits.periods import LimitPeriod, period_bounds
 from billing.usage.events import Event, KeyFacts
 
@@ -35,6 +35,8 @@ class Deltas:
     wallets: dict = field(default_factory=lambda: defaultdict(Delta))
     keys: dict = field(default_factory=lambda: defaultdict(Delta))
     teams: dict = field(default_factory=lambda: defaultdict(Delta))
+    # What the closed holds release on model counters: {(key id, model): amount}.
+    models: dict = field(default_factory=lambda: defaultdict(int))
 
 
 def apply(events: list[Event], keys: dict[uuid.UUID, KeyFacts], now: datetime) -> None:
@@ -57,6 +59,11 @@ def apply(events: list[Event], keys: dict[uuid.UUID, KeyFacts], now: datetime) -
         )
         _apply_to_key_counters(cursor, deltas.keys, keys, now)
         _apply_to_team_counters(cursor, deltas.teams, team_info, now)
+        # After the key counters, which lock model counters' writers out (model_budgets).
+        model_budgets.add_usage(cursor, events, keys, deltas.models, now)
+        model_budgets.release(
+            cursor, {km: amount for km, amount in deltas.models.items() if km[0] not in keys}
+        )
 
 
 def _deltas(events: list[Event], now: datetime) -> Deltas:
@@ -70,11 +77,13 @@ def _deltas(events: list[Event], now: datetime) -> Deltas:
         for bucket, owner in owners:
             bucket[owner].spend += e.cost_micros
             bucket[owner].tokens += tokens
-    for org_id, key_id, team_id, amount in _close_holds(events, now):
+    for org_id, key_id, team_id, amount, model in _close_holds(events, now):
         deltas.wallets[as_uuid(org_id)].release += amount
         deltas.keys[as_uuid(key_id)].release += amount
         if team_id is not None:
             deltas.teams[as_uuid(team_id)].release += amount
+        if model:
+            deltas.models[(as_uuid(key_id), model)] += amount
     return deltas
 
 
@@ -142,7 +151,7 @@ def _close_holds(events: list[Event], now: datetime) -> list[tuple]:
             ids = by_org[org_id]
             cursor.execute(
                 "UPDATE billing_hold SET closed_at = %s WHERE org_id = %s AND closed_at IS NULL"
-                f" AND request_id IN ({', '.join(['%s'] * len(ids))}) RETURNING org_id, key_id, team_id, amount_micros",
+                f" AND request_id IN ({', '.join(['%s'] * len(ids))}) RETURNING org_id, key_id, team_id, amount_micros, model",
                 [db_time(now), db_id(org_id), *ids],
             )
             closed += cursor.fetchall()

@@ -28,6 +28,7 @@ LIMIT_FIELDS = (
     "token_limit",
     "limit_period",
     "rpm_limit",
+    "model_budgets",
     "tpm_limit",
     "max_in_flight",
     "increase_cap",
@@ -65,6 +66,14 @@ def _money_type(field: str):
 MonthlySpendCap = _money_type("monthly_spend_cap")
 CostLimit = _money_type("cost_limit")
 IncreaseAmount = _money_type("increase_amount")
+ModelBudgets = Annotated[
+    dict[ModelName, MonthlySpendCap],
+    Field(
+        max_length=50,
+        description="{model: USD for the reset period}; each model's spend is capped beside "
+        "the key's own caps. `{}`: none.",
+    ),
+]
 RotateEvery = Annotated[int, Field(ge=1, le=365, description="Days between scheduled rotations.")]
 Overlap = Annotated[
     int,
@@ -102,6 +111,11 @@ class LimitsOut(Schema):
     token_limit: int | None
     limit_period: LimitPeriod = Field(description="When cost and token counters restart.")
     rpm_limit: int | None = Field(description="Requests per minute; null: no limit.")
+    model_budgets: dict[str, str] = Field(
+        description="A spend cap per model for the reset period, beside the key's own: "
+        f"{{model: amount}}. {MONEY_DESCRIPTION} Past it, authorize answers 402 "
+        "`model_budget_exceeded` for that model."
+    )
     tpm_limit: int | None = Field(
         description=f"Tokens per minute, over any rolling 60 s; null: no limit. {FLOW_DESCRIPTION}"
     )
@@ -178,6 +192,7 @@ def key_out(key: Key) -> dict:
             "token_limit": key.token_limit,
             "limit_period": key.limit_period,
             "rpm_limit": key.rpm_limit,
+            "model_budgets": dict(key.model_budgets),
             "tpm_limit": key.tpm_limit,
             "max_in_flight": key.max_in_flight,
             "increase_cap": key.increase_cap or None,
@@ -202,6 +217,7 @@ class LimitsIn(Schema):
     token_limit: TokenLimit | None = None
     limit_period: LimitPeriod = LimitPeriod.MONTHLY
     rpm_limit: RpmLimit | None = None
+    model_budgets: ModelBudgets = Field(default_factory=dict)
     tpm_limit: TpmLimit | None = None
     max_in_flight: MaxInFlight | None = None
     increase_cap: IncreasableCap | None = None
@@ -237,6 +253,7 @@ class LimitsPatch(Schema):
     token_limit: TokenLimit | None = None
     limit_period: LimitPeriod = None  # type: ignore[assignment]
     rpm_limit: RpmLimit | None = None
+    model_budgets: ModelBudgets = None  # type: ignore[assignment]
     tpm_limit: TpmLimit | None = None
     max_in_flight: MaxInFlight | None = None
     increase_cap: IncreasableCap | None = None

@@ -49,6 +49,7 @@ def current(key: Key) -> dict:
         "token_limit": key.token_limit,
         "limit_period": key.limit_period,
         "rpm_limit": key.rpm_limit,
+        "model_budgets": dict(key.model_budgets),
         "tpm_limit": key.tpm_limit,
         "max_in_flight": key.max_in_flight,
         "expires_at": key.expires_at,
@@ -66,6 +67,8 @@ def form_data(values: dict) -> dict:
     for field, value in values.items():
         if field in ("model_scope", "allowed_ips"):
             data[field] = "\n".join(value)
+        elif field == "model_budgets":
+            data[field] = "\n".join(f"{model}: {cap}" for model, cap in (value or {}).items())
         elif field in ("expires_at", "increase_until", "increase_cap"):
             data[field] = value or ""
         else:

@@ -94,6 +94,8 @@ def check_model(row: KeyRow, model: str | None, *, reports_usage: bool) -> None:
                 "this API key has spending or token caps, which need the model to reserve "
                 "the request's cost"
             )
+        if row.model_budgets:
+            raise _model_required("this API key has budgets per model")
         if row.flow_limited:
             raise _model_required(
                 "this API key has a limit of tokens per minute or of requests in flight, which "
@@ -139,6 +141,18 @@ def check_money_and_tokens(row: KeyRow) -> None:
                 f"This API key has reached its {what} of ${cap:.2f} for this period.",
                 usage.period_end,
             )
+    budget, use = row.model_budget, row.model_use
+    if (
+        budget is not None
+        and use is not None
+        and use.spend_micros + use.held_micros >= money_to_micros(budget)
+    ):
+        raise _quota(
+            "model_budget_exceeded",
+            f"This API key has reached its budget of ${budget:.2f} for the model "
+            f"'{row.model}' this period.",
+            use.period_end,
+        )
     if row.team_spend_cap is not None and (
         row.team_limit.spend_micros + row.team_limit.held_micros
         >= money_to_micros(row.team_spend_cap)

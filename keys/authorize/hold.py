@@ -109,7 +109,11 @@ def hold_scope(row: KeyRow) -> holds.HoldScope:
                 "This request could take your team past its spend cap for this period.",
             )
         )
+    budget = row.model_budget
     return holds.HoldScope(
+        model_budget=None
+        if budget is None or row.model is None or row.model_use is None
+        else holds.ModelBudget(row.model, budget, row.limit_period, row.model_use),
         org_id=row.org_id,
         key_id=row.id,
         team_id=row.team_id,

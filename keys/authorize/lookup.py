@@ -6,14 +6,14 @@ cached, so a disabled, deleted or rotated key is refused from the very next requ
 
 import uuid
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import connection
 
-from billing.dbvalues import as_decimal, as_list, as_time, as_uuid, db_id, db_time
+from billing.dbvalues import as_decimal, as_dict, as_list, as_time, as_uuid, db_id, db_time
 from billing.limits.holds import CounterUse
 from keys.models import increase_of
 
@@ -35,6 +35,7 @@ SELECT k.id, k.org_id, k.team_id, k.name, k.user_id, k.type, k.profile, k.status
        k.allowed_ips, k.secret_hash = %(hash)s,
        k.increase_cap, k.increase_amount, k.increase_until,
        k.tpm_limit, k.max_in_flight, t.tpm_limit, t.max_in_flight,
+       k.model_budgets, mc.period_end, mc.spend_micros, mc.held_micros,
        CASE WHEN p.id IS NULL THEN 1
             WHEN NOT EXISTS (SELECT 1 FROM billing_plan_models pm WHERE pm.plan_id = p.id) THEN 1
             WHEN EXISTS (SELECT 1 FROM billing_plan_models pm
@@ -49,6 +50,7 @@ LEFT JOIN billing_counter km ON km.key_id = k.id AND km.kind = 'month'
 LEFT JOIN billing_counter kl ON kl.key_id = k.id AND kl.kind = 'limit'
 LEFT JOIN billing_counter tl ON tl.team_id = k.team_id AND tl.kind = 'limit'
 LEFT JOIN billing_modelprice mp ON mp.model = %(model)s
+LEFT JOIN billing_modelcounter mc ON mc.key_id = k.id AND mc.model = %(model)s
 WHERE k.secret_hash = %(hash)s OR (k.grace_secret_hash = %(hash)s AND k.grace_until > %(now)s)
 """
 
@@ -97,6 +99,16 @@ class KeyRow:
     max_in_flight: int | None = None
     team_tpm_limit: int | None = None
     team_max_in_flight: int | None = None
+    # {model: cap} of the key's per-model budgets, and the use of the asked model's.
+    model_budgets: dict = field(default_factory=dict)
+    model_use: CounterUse | None = None
+    model: str | None = None  # the model asked for
+
+    @property
+    def model_budget(self) -> Decimal | None:
+        """The key's budget for the model asked for (None: none), in exact decimals."""
+        cap = self.model_budgets.get(self.model) if self.model else None
+        return None if cap is None else Decimal(cap)
 
     @property
     def flow_limited(self) -> bool:
@@ -185,7 +197,10 @@ def fetch_key(key_hash: str, model: str | None, now: datetime) -> KeyRow | None:
         max_in_flight=r[47],
         team_tpm_limit=r[48],
         team_max_in_flight=r[49],
-        plan_allows_model=bool(r[50]),
+        model=model or None,
+        model_budgets=as_dict(r[50]),
+        model_use=CounterUse.of(r[51], r[52], 0, r[53], now),
+        plan_allows_model=bool(r[54]),
     )
 
 

@@ -154,3 +154,30 @@ def test_the_preview_reads_the_rollups_once_however_many_hours(admin_client, bus
 
 def test_members_may_not_preview(member_client, busy):
     assert member_client.post(reverse("keys:preview", args=[busy.pk]), {}).status_code in (403, 404)
+
+
+def test_a_budget_per_model_refuses_only_its_models_share_past_it(busy):
+    for day in (17, 18, 19):
+        _hour(busy, datetime(2026, 11, day, 11, tzinfo=UTC), model="gpt-4o", dollars="2")
+
+    result = _replay(busy, model_budgets={"gpt-4o": Decimal("3")}, limit_period="monthly")
+
+    # gpt-4o: $2 on the 17th passes, half of the 18th's, none of the 19th's; gpt-4o-mini free.
+    assert (result.requests, result.refused) == (60, 15)
+    assert [(d.day, n) for d, n, _ in result.days] == [(18, 5), (19, 10)]
+    assert result.days[0][2] == [("budget of its model", 5)]
+
+
+def test_budgets_count_before_the_key_wide_caps(busy):
+    _hour(busy, datetime(2026, 11, 17, 11, tzinfo=UTC), model="gpt-4o", dollars="2")
+
+    result = _replay(
+        busy,
+        model_budgets={"gpt-4o": Decimal("1")},
+        cost_limit=Decimal("1.5"),
+        limit_period="daily",
+    )
+
+    # The 17th: gpt-4o's $2 hour is cut to its $1 budget (5 of 10 refused); the mini's $1 at
+    # 10:00 leaves $0.50 of the day's limit, half of the cut hour's $1: 2 of its 5 pass.
+    assert result.days[0][2] == [("budget of its model", 5), ("cost limit", 3)]

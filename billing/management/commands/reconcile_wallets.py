@@ -17,6 +17,7 @@ class Command(BaseCommand):
             f"Checked {result.wallets} wallets, {result.key_counters} key counters and"
             f" {result.team_counters} team counters."
         )
+        self.stdout.write(f"And {result.model_counters} counters of keys' budgets per model.")
         self.stdout.write(
             f"Within the retained window only: usage events are kept"
             f" {settings.USAGE_RETENTION_DAYS} days, since"

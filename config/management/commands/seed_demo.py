@@ -251,6 +251,9 @@ class Command(BaseCommand):
                 token_limit=2_000_000 if i % 6 == 2 else None,
                 limit_period="daily" if i % 6 == 1 else "monthly",
                 rpm_limit=60 * (1 + i % 3) if i % 4 != 3 else None,
+                model_budgets={"gpt-4o": Decimal("25.00")} if i % 8 == 0 else {},
+                tpm_limit=200_000 if i % 8 == 2 else None,
+                max_in_flight=20 if i % 8 == 2 else None,
                 expires_at=(now + timedelta(days=90)) if i % 7 == 5 else None,
             )
             with transaction.atomic():

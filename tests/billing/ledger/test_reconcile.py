@@ -29,6 +29,7 @@ from billing.limits.models import Counter
 from billing.limits.periods import LimitPeriod
 from billing.usage import services as usage
 from config.celery import app
+from keys.services import KeySettings, update_key
 from tests.factories import make_key
 
 pytestmark = pytest.mark.django_db
@@ -261,3 +262,27 @@ def test_beat_runs_the_reconciliation_daily_at_four_utc():
     assert entry["schedule"] == crontab(minute=0, hour=4)
     assert app.conf.timezone == "UTC"
     assert "billing.tasks.reconcile_wallets" in app.tasks
+
+
+def test_a_keys_budget_per_model_reconciles_and_a_tampered_one_is_a_finding(org, key):
+    usage.record_batch([event(key, "before-budget", input_tokens=4000)])
+    update_key(
+        key=key,
+        actor=SYSTEM,
+        settings_=KeySettings(
+            name=key.name, team=key.team, model_budgets={"gpt-4o-mini": Decimal("10")}
+        ),
+    )
+    usage.record_batch([event(key, "after-budget")])
+
+    clean = reconcile_all()
+
+    assert (clean.model_counters, clean.findings) == (1, [])
+    tamper(
+        "UPDATE billing_modelcounter SET spend_micros = spend_micros + 7 WHERE key_id = %s",
+        [db_id(key.pk)],
+    )
+    (finding,) = reconcile_all().findings
+    assert finding.kind == FindingKind.MODEL_COUNTER
+    assert finding.actual_micros == finding.expected_micros + 7
+    assert finding.detail.startswith(f"The gpt-4o-mini counter of key {key.pk}")

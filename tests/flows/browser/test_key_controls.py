@@ -1,7 +1,7 @@
 """Issue 14's key controls through the browser, with screenshots (key-controls-*.png): an IP
-allowlist, a temporary increase and a scheduled rotation set in the key form; a limit previewed
-against last month's use; a canary tripped by the gateway; a leaked key reported; a hygiene row
-fixed. (Per-model budgets are not built yet.)"""
+allowlist, a temporary increase, a scheduled rotation, a budget for one model and tokens per
+minute set in the key form; a limit previewed against last month's use; a canary tripped by the
+gateway; a leaked key reported; a hygiene row fixed."""
 
 import json
 import urllib.error
@@ -75,23 +75,30 @@ def test_admin_sets_previews_reports_trips_and_fixes(
     expect(page.locator("#preview")).to_contain_text("would have refused about 15, on 3 days")
     screenshot("key-controls-01-preview")
     page.get_by_label("Cost limit (USD)").fill("")
+    # 3. A budget for one model, and tokens per minute, saved with the rest.
+    page.get_by_label("Budgets per model").fill("gpt-4o-mini: 2.50")
+    page.get_by_label("Tokens per minute").fill("40000")
     page.get_by_role("button", name="Save settings").click()
     expect(page.locator("#messages")).to_contain_text("Saved the settings of billing-prod")
+    expect(page.locator("body")).to_contain_text("$2.50 per daily period")
+    expect(page.locator("body")).to_contain_text("gpt-4o-mini (daily)")
+    expect(page.locator("#needs-usage-reports")).to_be_visible()
     expect(page.locator("body")).to_contain_text("203.0.113.0/24")
     expect(page.locator("body")).to_contain_text("every 30 days, 12 h overlap")
     expect(page.locator("body")).to_contain_text("Monthly spend cap + $5.00")
     screenshot("key-controls-02-key-page")
     key.refresh_from_db()
     assert key.allowed_ips == ["203.0.113.0/24", "2001:db8::/32"]
+    assert (key.model_budgets, key.tpm_limit) == ({"gpt-4o-mini": "2.500000"}, 40_000)
 
-    # 3. A canary, used by whoever found it: refused like any unknown key, and the page says so.
+    # 4. A canary, used by whoever found it: refused like any unknown key, and the page says so.
     canary, planted = make_key(org, name="aws-backup-creds", type="canary")
     assert _authorize(live_server, planted, "198.51.100.23") == (401, "invalid_api_key")
     page.goto(f"/keys/{canary.pk}/")
     expect(page.locator("body")).to_contain_text("someone has it who should not")
     screenshot("key-controls-03-canary")
 
-    # 4. A key found in a repository, reported through the form: disabled and marked.
+    # 5. A key found in a repository, reported through the form: disabled and marked.
     leaky, secret = make_key(org, name="leaky-app")
     page.goto("/keys/report-leak/")
     page.get_by_label("The key you found").fill(secret)
@@ -103,7 +110,7 @@ def test_admin_sets_previews_reports_trips_and_fixes(
     expect(page.locator("body")).to_contain_text("Leaked: reported")
     screenshot("key-controls-04-leaked")
 
-    # 5. Hygiene: give the keys without an expiry one, confirming the batch.
+    # 6. Hygiene: give the keys without an expiry one, confirming the batch.
     page.goto("/keys/hygiene/")
     screenshot("key-controls-05-hygiene")
     page.locator("#no_expiry").get_by_role("button", name="an expiry in 90 days").click()

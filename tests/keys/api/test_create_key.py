@@ -57,6 +57,7 @@ def test_it_creates_a_key_and_shows_its_plaintext_once(api, org, team, admin_tok
         "token_limit": 1_000_000,
         "limit_period": "weekly",
         "rpm_limit": 60,
+        "model_budgets": {},
         "tpm_limit": 40_000,
         "max_in_flight": 8,
         "increase_cap": None,

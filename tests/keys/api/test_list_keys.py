@@ -45,6 +45,7 @@ def test_it_lists_the_keys_with_every_contract_field(api, key, team):
             "token_limit": None,
             "limit_period": "monthly",
             "rpm_limit": None,
+            "model_budgets": {},
             "tpm_limit": None,
             "max_in_flight": None,
             "increase_cap": None,

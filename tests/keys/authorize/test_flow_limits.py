@@ -67,6 +67,7 @@ def test_tokens_per_minute_refuses_once_the_window_holds_the_limit(authorize, or
     assert Hold.objects.filter(key=key).count() == 2
 
 
+@pytest.mark.smoke  # the embedded default too
 def test_a_usage_event_replaces_the_held_tokens_by_the_reported_ones(authorize, post_usage, org):
     key, secret = make_key(org, name="tpm", tpm_limit=1500)
     first, second = _ask(authorize, secret), _ask(authorize, secret)
