@@ -129,7 +129,7 @@ def seed() -> dict:
 def seed_compared_keys() -> dict:
     """COMPARED_KEYS keys with no control, and COMPARED_KEYS with every per-key control set so
     that the bench's requests pass: an allowlist with CLIENT_IP, a model scope with the model
-    asked for, caps, a token limit and a rate limit that no run reaches, a running temporary
+    asked for, caps, budgets per model, a token limit and a rate limit that no run reaches, a running temporary
     increase, an expiry, and a rotation schedule (which authorize does not read). In seed()'s
     org, apart from its keys (`make soak` seeds those too), in bulk like them. Tokens per
     minute and requests in flight are left out: they hold on a gateway that reports usage
@@ -151,6 +151,7 @@ def seed_compared_keys() -> dict:
         "cost_limit": Decimal("1000000"),
         "token_limit": 10**12,
         "rpm_limit": 1_000_000,
+        "model_budgets": {"gpt-4o": "1000000.000000", "gpt-4o-mini": "1000000.000000"},
         "increase_cap": IncreasableCap.MONTHLY_SPEND_CAP,
         "increase_amount": Decimal("1000"),
         "increase_until": now + timedelta(days=30),
@@ -529,13 +530,13 @@ def seed_ended_periods(keys: int) -> None:
         cursor.execute(
             "INSERT INTO keys_key (id, org_id, team_id, name, user_id, type, profile, secret_hash,"
             " display_prefix, last4, status, model_scope, allowed_ips, increase_cap, leaked_url,"
-            " rotation_overlap_hours, limit_period, created_at, updated_at)"
+            " rotation_overlap_hours, limit_period, model_budgets, created_at, updated_at)"
             " SELECT gen_random_uuid(), %(org)s,"
             " (SELECT id FROM gateway_console_team WHERE org_id = %(org)s"
             "  ORDER BY name OFFSET g %% 2 LIMIT 1),"
             " 'reset-' || g, '', 'standard', '', md5(%(label)s || g) || md5(g || %(label)s),"
             " 'sk-gw-reset', 'abcd', 'active', '[]', '[]', '', '', 0,"
-            " CASE WHEN g %% 2 = 0 THEN 'monthly' ELSE 'daily' END, now(), now()"
+            " CASE WHEN g %% 2 = 0 THEN 'monthly' ELSE 'daily' END, '{}', now(), now()"
             " FROM generate_series(1, %(keys)s) g",
             {"org": org_id, "label": label, "keys": keys},
         )

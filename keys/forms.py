@@ -77,8 +77,8 @@ class KeyForm(forms.Form):
         required=False,
         min_value=1,
         max_value=10**9,
-        help_text="Over any rolling 60 seconds, counting running requests at their longest "
-        "until their usage arrives. Needs a gateway that reports usage.",
+        help_text="The tokens of the requests of any rolling 60 seconds, each at its worst "
+        "case until its usage arrives. Needs a gateway that reports usage.",
     )
     max_in_flight = forms.IntegerField(
         label="Requests in flight",

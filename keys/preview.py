@@ -91,9 +91,10 @@ def _hours(key: Key, since: datetime, now: datetime, caps: list) -> dict:
 
 def _within_budgets(rows: list, settings_: KeySettings, used: dict, hour: datetime, tz: str):
     """The hour's rows as far as their models' budgets let them pass (each row cut to the
-    share of its cost still within its budget), and how many requests the budgets refused."""
+    share of its cost still within its budget), how many requests the budgets refused, and what
+    each budget would be charged ((slot, cost)) if the key's own caps then refuse nothing."""
     start = period_bounds(settings_.limit_period, hour, tz)[0]
-    passing, refused = [], 0
+    passing, refused, charges = [], 0, []
     for model, requests, cost, tokens in rows:
         budget = settings_.model_budgets.get(model)
         if budget is None:
@@ -103,10 +104,10 @@ def _within_budgets(rows: list, settings_: KeySettings, used: dict, hour: dateti
         left = money_to_micros(budget) - used[slot]
         share = Fraction(0) if left <= 0 else min(Fraction(1), Fraction(left, cost or 1))
         passed = math.floor(requests * share)
-        used[slot] += math.floor(cost * share)
+        charges.append((slot, math.floor(cost * share)))
         refused += requests - passed
         passing.append((model, passed, math.floor(cost * share), math.floor(tokens * share)))
-    return passing, refused
+    return passing, refused, charges
 
 
 def replay(key: Key, settings_: KeySettings, *, now: datetime) -> Preview:
@@ -126,8 +127,11 @@ def replay(key: Key, settings_: KeySettings, *, now: datetime) -> Preview:
         if counted:
             preview.requests += sum(row[1] for row in rows)
             preview.refuse(day, "model", sum(row[1] for row in rows if row not in allowed))
+        charges: list = []
         if settings_.model_budgets:
-            allowed, refused = _within_budgets(allowed, settings_, used, hour, key.org.timezone)
+            allowed, refused, charges = _within_budgets(
+                allowed, settings_, used, hour, key.org.timezone
+            )
             if counted:
                 preview.refuse(day, "model_budgets", refused)
         requests = sum(row[1] for row in allowed)
@@ -146,6 +150,8 @@ def replay(key: Key, settings_: KeySettings, *, now: datetime) -> Preview:
         passed = math.floor(requests * share)
         for slot, (_, counts, _, _) in zip(slots, caps, strict=True):
             used[slot] += math.floor(use[counts] * share)
+        for slot, cost in charges:  # what the key's caps refused costs no budget either
+            used[slot] += math.floor(cost * share)
         if counted and tightest is not None:
             preview.refuse(day, tightest, requests - passed)
         if counted and settings_.rpm_limit:

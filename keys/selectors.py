@@ -52,10 +52,6 @@ def key_facts(ids: set[uuid.UUID]) -> dict[uuid.UUID, KeyFacts]:
         "org__timezone",
         "org__plan__price_multiplier",
         "team__limit_period",
-        "tpm_limit",
-        "max_in_flight",
-        "team__tpm_limit",
-        "team__max_in_flight",
     )
     return {
         row["id"]: KeyFacts(
@@ -65,10 +61,6 @@ def key_facts(ids: set[uuid.UUID]) -> dict[uuid.UUID, KeyFacts]:
             org_timezone=row["org__timezone"],
             multiplier=row["org__plan__price_multiplier"] or Decimal(1),
             team_limit_period=row["team__limit_period"],
-            flow_limited=any(
-                row[f]
-                for f in ("tpm_limit", "max_in_flight", "team__tpm_limit", "team__max_in_flight")
-            ),
         )
         for row in rows
     }

@@ -71,6 +71,9 @@ def create_key(
     key, plaintext = _new_key(org, actor, settings_, timezone.now())
     key.save(force_insert=True)
     if key.model_budgets:
+        model_budgets.lock_key_counters(
+            org_id=org.pk, key_id=key.pk, tz=org.timezone, now=key.created_at
+        )
         _keep_budget_counters(key)
     _claim_nonce(nonce, key)
     audit.record(
@@ -132,6 +135,13 @@ def update_key(*, key: Key, actor: Actor, settings_: KeySettings) -> Key:
         return key
     key.updated_at = timezone.now()
     key.save()
+    if "limit_period" in changes or "model_budgets" in changes:
+        # Before any counter changes: the key's counters, in every writer's lock order.
+        model_budgets.lock_key_counters(
+            org_id=key.org_id, key_id=key.pk, tz=key.org.timezone, now=key.updated_at
+        )
+    if "model_budgets" in changes:
+        _keep_budget_counters(key)
     if "limit_period" in changes:
         # A new reset period starts now; the running one closes into the history.
         resets.restart_period_now(
@@ -145,8 +155,6 @@ def update_key(*, key: Key, actor: Actor, settings_: KeySettings) -> Key:
         model_budgets.restart_now(
             key_id=key.pk, period=key.limit_period, tz=key.org.timezone, now=key.updated_at
         )
-    if "model_budgets" in changes:
-        _keep_budget_counters(key)
     audit.record(org=key.org, actor=actor, action="key.updated", target=key, changes=changes)
     return key
 

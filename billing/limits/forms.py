@@ -39,8 +39,9 @@ class TeamLimitsForm(forms.Form):
         required=False,
         min_value=1,
         max_value=10**9,
-        help_text="For all of the team's keys together, over any rolling 60 seconds, counting "
-        "running requests at their longest. Needs a gateway that reports usage.",
+        help_text="For all of the team's keys together: the tokens of the requests of any "
+        "rolling 60 seconds, each at its worst case until its usage arrives. Needs a gateway "
+        "that reports usage.",
     )
     max_in_flight = forms.IntegerField(
         label="Requests in flight",

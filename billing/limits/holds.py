@@ -99,6 +99,8 @@ class HoldScope:
     caps: tuple[Cap, ...]
     # Reserved on after the caps: a model counter is locked after its key's counters.
     model_budget: ModelBudget | None = None
+    # The request also holds tokens/min or an in-flight place, settled by its usage event.
+    rate_limited: bool = False
 
 
 # The largest hold: more than any wallet holds, and small enough that the reservations' sums
@@ -205,7 +207,8 @@ def _insert_hold(scope: HoldScope, request_id: str, amount: int, now: datetime) 
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO billing_hold (id, org_id, request_id, key_id, team_id, amount_micros, created_at,"
-            " expires_at, closed_at, model) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, NULL, %s)"
+            " expires_at, closed_at, model, rate_limited)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, NULL, %s, %s)"
             " ON CONFLICT (org_id, request_id) DO NOTHING RETURNING id",
             [
                 db_id(uuid.uuid4()),
@@ -217,6 +220,7 @@ def _insert_hold(scope: HoldScope, request_id: str, amount: int, now: datetime) 
                 db_time(now),
                 db_time(now + timedelta(seconds=settings.HOLD_TTL)),
                 scope.model_budget.model if scope.model_budget else "",
+                scope.rate_limited,
             ],
         )
         return cursor.fetchone() is not None

@@ -34,19 +34,23 @@ def set_budgets(
     *, org_id, key_id, models: Iterable[str], period: str, tz: str, now: datetime
 ) -> None:
     """Keeps one counter for each budgeted model of the key and none for the others. Runs in
-    the transaction that saves the key's budgets."""
+    the transaction that saves the key's budgets, after lock_key_counters."""
     models = sorted(set(models))
-    params = {"key": db_id(key_id), "now": db_time(now)}
+    params = {"key": db_id(key_id), **{f"m{i}": m for i, m in enumerate(models)}}
+    outside = (
+        f" AND model NOT IN ({', '.join(f'%(m{i})s' for i in range(len(models)))})"
+        if models
+        else ""
+    )
     with connection.cursor() as cursor:
-        placeholders = ", ".join(f"%(m{i})s" for i in range(len(models)))
+        cursor.execute(f"DELETE FROM billing_modelcounter WHERE key_id = %(key)s{outside}", params)
+        # The open holds on a removed budget stop naming it: released later, they must not take
+        # from the counter of a budget set again meanwhile.
         cursor.execute(
-            "DELETE FROM billing_modelcounter WHERE key_id = %(key)s"
-            + (f" AND model NOT IN ({placeholders})" if models else ""),
-            {**params, **{f"m{i}": m for i, m in enumerate(models)}},
+            "UPDATE billing_hold SET model = '' WHERE key_id = %(key)s AND closed_at IS NULL"
+            f" AND model <> ''{outside}",
+            params,
         )
-        if not models:
-            return
-        _lock_key_counters(cursor, org_id, key_id, tz, now)
         for model in models:
             _create(cursor, org_id, key_id, model, period, tz, now)
 
@@ -80,17 +84,19 @@ def _create(cursor, org_id, key_id, model: str, period: str, tz: str, now: datet
     )
 
 
-def _lock_key_counters(cursor, org_id, key_id, tz: str, now: datetime) -> None:
-    """The key's month counter exists and is locked (with its others), as a usage batch of the
-    key locks them: see the module's docstring."""
+def lock_key_counters(*, org_id, key_id, tz: str, now: datetime) -> None:
+    """The key's month counter exists, and its counters are locked in the order every writer
+    locks them (month, then limit; model counters after them): first, in a transaction that
+    changes the key's budgets or its period. See the module's docstring."""
     resets.ensure_counter(
         org_id=org_id, key_id=key_id, kind="month", period=LimitPeriod.MONTHLY, tz=tz, now=now
     )
     if connection.vendor == "postgresql":
-        cursor.execute(
-            "SELECT id FROM billing_counter WHERE key_id = %s ORDER BY kind DESC FOR UPDATE",
-            [db_id(key_id)],
-        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT id FROM billing_counter WHERE key_id = %s ORDER BY kind DESC FOR UPDATE",
+                [db_id(key_id)],
+            )
 
 
 def restart_now(*, key_id, period: str, tz: str, now: datetime) -> None:
@@ -121,7 +127,15 @@ def reserve(*, key_id: uuid.UUID, model: str, cap: Decimal, amount: int, now: da
                 "cap": money_to_micros(cap),
             },
         )
-        return cursor.rowcount == 1
+        if cursor.rowcount == 1:
+            return True
+        # No room, or no counter: the budget was removed since authorize read the key (then
+        # there is nothing to keep the request within).
+        cursor.execute(
+            "SELECT 1 FROM billing_modelcounter WHERE key_id = %s AND model = %s",
+            [db_id(key_id), model],
+        )
+        return cursor.fetchone() is None
 
 
 def release(cursor, amounts: Mapping[tuple, int]) -> None:

@@ -112,6 +112,9 @@ class Hold(models.Model):
     closed_at = models.DateTimeField(null=True, blank=True)
     # The model whose budget the hold also reserves on (ModelCounter); empty: none.
     model = models.CharField(max_length=100, blank=True, default="")
+    # The request also holds tokens/min or an in-flight place (billing.limits.ratelimit), which
+    # its usage event settles.
+    rate_limited = models.BooleanField(default=False)
 
     class Meta:
         constraints = [

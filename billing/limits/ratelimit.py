@@ -42,6 +42,9 @@ from billing.limits.ratelimit_local import IN_FLIGHT, REQUESTS, TOKENS, LocalLog
 
 logger = logging.getLogger("billing.ratelimit")
 
+# The most tokens one request holds: more than any tokens/min limit (10^9), and small enough
+# that the sums of a window stay exact in Redis's Lua numbers (2^53) and its HINCRBY (2^63).
+MAX_TOKENS = 10**12
 KEY_PREFIX = "rl:"
 TOKENS_PREFIX = KEY_PREFIX + "t:"
 FLIGHT_PREFIX = KEY_PREFIX + "f:"
@@ -274,7 +277,8 @@ class _RedisStore:
             return None
         try:
             answer = script(keys=keys, args=args)
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
+        except redis.RedisError as exc:
+            # Unreachable, or refusing to run the script (out of memory, say): decided here.
             self._mark_unreachable(exc)
             return None
         if self._unreachable:

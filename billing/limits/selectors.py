@@ -36,9 +36,8 @@ class LimitUse:
     # A spend cap's forecast at the last week's pace (billing.limits.forecast), when known.
     paced: bool = False
     runs_out: datetime | None = None
-    # What the figures measure, after them ("over any rolling 60 seconds"), and a line below.
+    # What the figures measure, after them ("over any rolling 60 seconds").
     note: str = ""
-    hint: str = ""
 
     @property
     def runs_out_before_reset(self) -> bool:
@@ -98,7 +97,7 @@ def rate_rows(owner, use: tuple[int, int] | None = None) -> list[LimitUse]:
             owner.tpm_limit,
             "Tokens per minute",
             "per minute",
-            "in the last 60 seconds, running requests at their longest",
+            "in the last 60 seconds",
             tokens,
         ),
         (owner.max_in_flight, "Requests in flight", "at once", "now", flying),
@@ -113,7 +112,6 @@ def rate_rows(owner, use: tuple[int, int] | None = None) -> list[LimitUse]:
                     None if used is None else min(100, used * 100 // limit),
                     None,
                     note=note if used is not None else "",
-                    hint="Kept only through a gateway that reports usage.",
                 )
             )
     return rows

@@ -37,10 +37,14 @@ class Deltas:
     teams: dict = field(default_factory=lambda: defaultdict(Delta))
     # What the closed holds release on model counters: {(key id, model): amount}.
     models: dict = field(default_factory=lambda: defaultdict(int))
+    # The request ids whose holds also held tokens/min or in-flight places.
+    rate_limited: set = field(default_factory=set)
 
 
-def apply(events: list[Event], keys: dict[uuid.UUID, KeyFacts], now: datetime) -> None:
-    """Adds the events to their wallets and counters, and releases their holds."""
+def apply(events: list[Event], keys: dict[uuid.UUID, KeyFacts], now: datetime) -> set[str]:
+    """Adds the events to their wallets and counters, and releases their holds. Returns the
+    request ids whose rate limits their usage settles (billing.limits.ratelimit.settle), once
+    this transaction has committed."""
     deltas = _deltas(events, now)
     with connection.cursor() as cursor:
         _apply_to_wallets(cursor, deltas.wallets, events, now)
@@ -64,6 +68,7 @@ def apply(events: list[Event], keys: dict[uuid.UUID, KeyFacts], now: datetime) -
         model_budgets.release(
             cursor, {km: amount for km, amount in deltas.models.items() if km[0] not in keys}
         )
+    return deltas.rate_limited
 
 
 def _deltas(events: list[Event], now: datetime) -> Deltas:
@@ -77,13 +82,17 @@ def _deltas(events: list[Event], now: datetime) -> Deltas:
         for bucket, owner in owners:
             bucket[owner].spend += e.cost_micros
             bucket[owner].tokens += tokens
-    for org_id, key_id, team_id, amount, model in _close_holds(events, now):
+    for org_id, key_id, team_id, amount, model, request_id, rate_limited in _close_holds(
+        events, now
+    ):
         deltas.wallets[as_uuid(org_id)].release += amount
         deltas.keys[as_uuid(key_id)].release += amount
         if team_id is not None:
             deltas.teams[as_uuid(team_id)].release += amount
         if model:
             deltas.models[(as_uuid(key_id), model)] += amount
+        if rate_limited:
+            deltas.rate_limited.add(request_id)
     return deltas
 
 
@@ -151,7 +160,8 @@ def _close_holds(events: list[Event], now: datetime) -> list[tuple]:
             ids = by_org[org_id]
             cursor.execute(
                 "UPDATE billing_hold SET closed_at = %s WHERE org_id = %s AND closed_at IS NULL"
-                f" AND request_id IN ({', '.join(['%s'] * len(ids))}) RETURNING org_id, key_id, team_id, amount_micros, model",
+                f" AND request_id IN ({', '.join(['%s'] * len(ids))}) RETURNING org_id, key_id, team_id, amount_micros, model, request_id,"
+                " rate_limited",
                 [db_time(now), db_id(org_id), *ids],
             )
             closed += cursor.fetchall()

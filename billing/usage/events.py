@@ -28,9 +28,6 @@ class KeyFacts:
     org_timezone: str
     multiplier: Decimal  # the org's plan's (1 without a plan)
     team_limit_period: str | None
-    # Tokens/min or requests in flight limit the key or its team: its usage events settle what
-    # authorize held (billing.limits.ratelimit.settle).
-    flow_limited: bool = False
 
 
 class InvalidEvent(Exception):

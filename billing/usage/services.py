@@ -43,13 +43,14 @@ def record_batch(raw_events: list, *, now: datetime | None = None) -> BatchResul
     with transaction.atomic():
         inserted = _insert_new(accepted, now) if accepted else {}
         new_events = [e for _, e in accepted if (e.org_id, e.request_id) in inserted]
+        settle: set[str] = set()
         if new_events:
-            counters.apply(new_events, keys, now)
+            settle = counters.apply(new_events, keys, now)
             # The hourly rollups of the usage pages, from exactly the rows inserted above.
             with connection.cursor() as cursor:
                 rollups.add_to_rollups(cursor, sorted(inserted.values()))
     _count_traffic(accepted, inserted)
-    _settle_rate_limits(new_events, keys)
+    _settle_rate_limits(new_events, settle)
     for index, event in accepted:
         if (event.org_id, event.request_id) in inserted:
             cost = micros_to_money(event.cost_micros)
@@ -60,14 +61,15 @@ def record_batch(raw_events: list, *, now: datetime | None = None) -> BatchResul
     return result
 
 
-def _settle_rate_limits(new_events: list[Event], keys: dict[uuid.UUID, KeyFacts]) -> None:
+def _settle_rate_limits(new_events: list[Event], settle: set[str]) -> None:
     """After the commit: the tokens each request used replace what authorize held, and it is no
-    longer in flight. Only for keys that have such limits: no round trip to Redis otherwise."""
+    longer in flight. Only for the requests whose holds say authorize held such places (their
+    key's limits may have changed since): no round trip to Redis for the others."""
     ratelimit.settle(
         [
             (e.request_id, e.input_tokens + e.output_tokens)
             for e in new_events
-            if (facts := keys.get(e.key_id)) is not None and facts.flow_limited
+            if e.request_id in settle
         ]
     )
 

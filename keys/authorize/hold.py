@@ -25,17 +25,20 @@ def reserve(
     with transaction.atomic() if holding else nullcontext():
         flow = None
         if holding:
-            scope = hold_scope(row)
             input_tokens, max_output_tokens = hold_inputs(asked)
+            price = hold_price(row)
+            tokens = min(
+                input_tokens + holds.worst_output_tokens(price, max_output_tokens),
+                ratelimit.MAX_TOKENS,
+            )
+            flow = flow_windows(row, request_id, tokens)
             holds.place(
-                scope=scope,
+                scope=hold_scope(row, price, rate_limited=flow is not None),
                 request_id=request_id,
                 input_tokens=input_tokens,
                 max_output_tokens=max_output_tokens,
                 now=now,
             )
-            tokens = input_tokens + holds.worst_output_tokens(scope.price, max_output_tokens)
-            flow = flow_windows(row, request_id, tokens)
         decision = ratelimit.hit(rate_windows(row), flow=flow)
         if not decision.allowed:
             raise _refused(decision)
@@ -49,8 +52,8 @@ def _refused(decision: ratelimit.RateDecision) -> ContractError:
         return ContractError(
             "token_rate_limit_exceeded",
             429,
-            f"Too many tokens: the limit is {limit:,} tokens per minute, counting the requests "
-            f"still running at their longest. Retry after {wait} s.",
+            f"Too many tokens: the limit is {limit:,} tokens per minute, counting requests not "
+            f"reported yet at their worst case. Retry after {wait} s.",
             reset_at=reset_at,
             headers=headers,
         )
@@ -71,7 +74,13 @@ def _refused(decision: ratelimit.RateDecision) -> ContractError:
     )
 
 
-def hold_scope(row: KeyRow) -> holds.HoldScope:
+def hold_price(row: KeyRow) -> holds.Price:
+    return holds.Price(
+        row.input_per_million, row.output_per_million, row.max_output_tokens, row.multiplier
+    )
+
+
+def hold_scope(row: KeyRow, price: holds.Price, *, rate_limited: bool = False) -> holds.HoldScope:
     """What a hold needs of the key, in plain values: its price, and every counter it reserves
     on with that counter's cap (key month, key limit, team limit: the lock order)."""
     caps = [
@@ -118,10 +127,9 @@ def hold_scope(row: KeyRow) -> holds.HoldScope:
         key_id=row.id,
         team_id=row.team_id,
         tz=row.org_timezone,
-        price=holds.Price(
-            row.input_per_million, row.output_per_million, row.max_output_tokens, row.multiplier
-        ),
+        price=price,
         caps=tuple(caps),
+        rate_limited=rate_limited,
     )
 
 

@@ -101,6 +101,7 @@ def test_the_team_form_and_page_show_the_teams_limits(admin_client, org, team):
     page = admin_client.get(reverse("team-detail", args=[team.pk])).content.decode()
     assert "<strong>3,000</strong> of 90,000 per minute in the last 60 seconds" in page
     assert "<strong>1</strong> of 20 at once now" in page
+    assert 'id="needs-usage-reports"' in page
 
 
 def test_the_team_form_refuses_a_zero_beside_the_field(admin_client, team):

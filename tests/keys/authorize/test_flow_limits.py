@@ -4,9 +4,11 @@ of tokens from authorize until its usage event replaces it by what it used, and 
 flight until then (or until HOLD_TTL). Both need a gateway that reports usage."""
 
 import time
+from decimal import Decimal
 
 import pytest
 
+from billing.ledger.models import ModelPrice
 from billing.limits import ratelimit
 from billing.limits.models import Hold
 from gateway_console.models import Team
@@ -190,3 +192,34 @@ def test_lifting_a_limit_lets_the_next_request_pass(authorize, org):
     Key.objects.filter(pk=key.pk).update(max_in_flight=None)
 
     assert _ask(authorize, secret).status_code == 200
+
+
+def test_usage_settles_what_authorize_held_even_after_the_limit_changed(authorize, post_usage, org):
+    key, secret = make_key(org, name="flight", max_in_flight=1)
+    first = _ask(authorize, secret)
+    Key.objects.filter(pk=key.pk).update(max_in_flight=None)
+
+    _settle(post_usage, key, first, input_tokens=5, output_tokens=5)
+    Key.objects.filter(pk=key.pk).update(max_in_flight=1)
+
+    assert _use(ratelimit.key_bucket(key.pk)) == (0, 0)
+    assert _ask(authorize, secret).status_code == 200
+
+
+def test_a_request_declaring_past_any_number_of_tokens_is_held_at_the_most(authorize, org):
+    price = ModelPrice.objects.create(
+        model="free-llm",
+        input_per_million=Decimal(0),
+        output_per_million=Decimal(0),
+        max_output_tokens=0,  # no longest answer known: the request's own max_tokens counts
+    )
+    org.plan.models.add(price)
+    key, secret = make_key(org, name="tpm", tpm_limit=1000)
+
+    allowed = _ask(authorize, secret, model="free-llm", max_tokens=10**19)
+
+    assert allowed.status_code == 200
+    assert _use(ratelimit.key_bucket(key.pk)) == (ratelimit.MAX_TOKENS, 0)
+    assert_denied(
+        _ask(authorize, secret, model="free-llm"), 429, "token_rate_limit_exceeded", reset_at=True
+    )

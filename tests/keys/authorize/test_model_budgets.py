@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from audit import Actor
-from billing.limits import holds
+from billing.limits import holds, model_budgets
 from billing.limits.models import Hold, ModelCounter
 from keys.models import Key
 from keys.services import KeySettings, update_key
@@ -201,6 +201,41 @@ def test_a_key_made_without_its_counter_gets_one_at_its_first_hold(authorize, or
 
     assert _ask(authorize, secret).status_code == 200
 
+    assert _counter(key, "gpt-4o-mini").held_micros == expected_cost_micros(
+        "gpt-4o-mini", 1000, 500
+    )
+
+
+def test_a_budget_removed_since_authorize_read_the_key_refuses_nothing(org):
+    key, _ = _budgeted(org, {"gpt-4o-mini": "1.00"})
+    ModelCounter.objects.filter(key=key).delete()
+    now = datetime.now(UTC)
+
+    assert model_budgets.reserve(
+        key_id=key.pk, model="gpt-4o-mini", cap=Decimal("1"), amount=10**9, now=now
+    )
+    assert not ModelCounter.objects.exists()
+
+
+def test_removing_a_budget_lets_its_open_holds_go_without_touching_a_new_one(authorize, org):
+    key, secret = _budgeted(org, {"gpt-4o-mini": "5.00"})
+    first = _ask(authorize, secret)
+    assert first.status_code == 200
+    update_key(key=Key.objects.get(pk=key.pk), actor=SYSTEM, settings_=KeySettings(name=key.name))
+    old = Hold.objects.get(request_id=first["X-Gateway-Request-Id"])
+    assert old.model == ""
+    update_key(
+        key=Key.objects.get(pk=key.pk),
+        actor=SYSTEM,
+        settings_=KeySettings(name=key.name, model_budgets={"gpt-4o-mini": Decimal("5")}),
+    )
+    assert _ask(authorize, secret).status_code == 200
+    now = datetime.now(UTC)
+    Hold.objects.filter(pk=old.pk).update(expires_at=now - timedelta(seconds=1))
+
+    assert holds.release_expired(now=now) == 1
+
+    # The old hold went without taking from the new budget's counter, which keeps its own.
     assert _counter(key, "gpt-4o-mini").held_micros == expected_cost_micros(
         "gpt-4o-mini", 1000, 500
     )
