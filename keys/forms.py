@@ -7,6 +7,7 @@ from django import forms
 from django.conf import settings
 from django.utils import timezone
 
+from billing.limits.forms import max_in_flight_field, tpm_limit_field
 from billing.limits.periods import LimitPeriod
 from billing.money import MoneyField
 from gateway_console.models import Team
@@ -72,22 +73,8 @@ class KeyForm(forms.Form):
         help_text="A spend cap (USD) per model for the reset period, beside the caps above: "
         "one model and amount per line, such as “gpt-4o: 50.00”.",
     )
-    tpm_limit = forms.IntegerField(
-        label="Tokens per minute",
-        required=False,
-        min_value=1,
-        max_value=10**9,
-        help_text="The tokens of the requests of any rolling 60 seconds, each at its worst "
-        "case until its usage arrives. Needs a gateway that reports usage.",
-    )
-    max_in_flight = forms.IntegerField(
-        label="Requests in flight",
-        required=False,
-        min_value=1,
-        max_value=100_000,
-        help_text="At once, from authorize to the request's usage event. Needs a gateway "
-        "that reports usage.",
-    )
+    tpm_limit = tpm_limit_field()
+    max_in_flight = max_in_flight_field()
     rotate_every_days = forms.IntegerField(
         label="Rotate every (days)",
         required=False,

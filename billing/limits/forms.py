@@ -11,6 +11,30 @@ class TeamForm(forms.Form):
     name = forms.CharField(max_length=120, error_messages={"required": "A team needs a name."})
 
 
+def tpm_limit_field(whose: str = "") -> forms.IntegerField:
+    """Tokens per minute, of a key or (`whose`: a sentence first) a team."""
+    return forms.IntegerField(
+        label="Tokens per minute",
+        required=False,
+        min_value=1,
+        max_value=10**9,
+        help_text=f"{whose}The tokens of the requests of any rolling 60 seconds, each at its "
+        "worst case until its usage arrives. Needs a gateway that reports usage.",
+    )
+
+
+def max_in_flight_field(whose: str = "") -> forms.IntegerField:
+    """Requests in flight, of a key or (`whose`: a sentence first) a team."""
+    return forms.IntegerField(
+        label="Requests in flight",
+        required=False,
+        min_value=1,
+        max_value=100_000,
+        help_text=f"{whose}Requests at once, from authorize to each one's usage event. Needs a "
+        "gateway that reports usage.",
+    )
+
+
 class TeamLimitsForm(forms.Form):
     """Limits shared by all of a team's keys; empty means none."""
 
@@ -34,23 +58,8 @@ class TeamLimitsForm(forms.Form):
         max_value=1_000_000,
         help_text="For all of the team's keys together, over any rolling 60 seconds.",
     )
-    tpm_limit = forms.IntegerField(
-        label="Tokens per minute",
-        required=False,
-        min_value=1,
-        max_value=10**9,
-        help_text="For all of the team's keys together: the tokens of the requests of any "
-        "rolling 60 seconds, each at its worst case until its usage arrives. Needs a gateway "
-        "that reports usage.",
-    )
-    max_in_flight = forms.IntegerField(
-        label="Requests in flight",
-        required=False,
-        min_value=1,
-        max_value=100_000,
-        help_text="For all of the team's keys together, at once. Needs a gateway that reports "
-        "usage.",
-    )
+    tpm_limit = tpm_limit_field("For all of the team's keys together. ")
+    max_in_flight = max_in_flight_field("For all of the team's keys together. ")
 
 
 class TeamSettingsForm(TeamForm, TeamLimitsForm):

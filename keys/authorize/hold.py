@@ -135,27 +135,17 @@ def hold_scope(row: KeyRow, price: holds.Price, *, rate_limited: bool = False) -
 
 def flow_windows(row: KeyRow, request_id: str, tokens: int) -> ratelimit.Flow | None:
     """The request's tokens/min and in-flight windows, key before team; None without any."""
-    team = row.team_id is not None
+    owners = [(ratelimit.key_bucket(row.id), row.tpm_limit, row.max_in_flight)]
+    if row.team_id is not None:
+        owners.append(
+            (ratelimit.team_bucket(row.team_id), row.team_tpm_limit, row.team_max_in_flight)
+        )
     flow = ratelimit.Flow(
         request_id=request_id,
         tokens=tokens,
         ttl_ms=settings.HOLD_TTL * 1000,
-        token_windows=tuple(
-            (bucket, limit)
-            for bucket, limit in (
-                (ratelimit.key_bucket(row.id), row.tpm_limit),
-                (ratelimit.team_bucket(row.team_id), row.team_tpm_limit if team else None),
-            )
-            if limit
-        ),
-        in_flight=tuple(
-            (bucket, limit)
-            for bucket, limit in (
-                (ratelimit.key_bucket(row.id), row.max_in_flight),
-                (ratelimit.team_bucket(row.team_id), row.team_max_in_flight if team else None),
-            )
-            if limit
-        ),
+        token_windows=tuple((bucket, tpm) for bucket, tpm, _ in owners if tpm),
+        in_flight=tuple((bucket, most) for bucket, _, most in owners if most),
     )
     return flow or None
 
