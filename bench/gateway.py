@@ -306,13 +306,15 @@ class Gateways:
         for process in reversed(self.processes):
             process.stop()
 
-    def throughput(self, seconds: int) -> dict:
-        """Closed loop, without and with the console, against both providers."""
+    def throughput(self, seconds: int, *, warm_up: bool = True) -> dict:
+        """Closed loop, without and with the console, against both providers (each warmed up
+        first, unless `warm_up` is false: bench/run.py warms them once for its repeats)."""
         figures = {}
         for name in ("instant", "slow"):
             plain_port, through_port = self.ports[name]
-            _wrk(plain_port, self.script, 3)  # warm-up
-            _wrk(through_port, self.script, 3)
+            if warm_up:
+                _wrk(plain_port, self.script, 3)
+                _wrk(through_port, self.script, 3)
             figures[name] = (
                 _wrk(plain_port, self.script, seconds)[0],
                 _wrk(through_port, self.script, seconds)[0],

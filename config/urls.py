@@ -7,7 +7,7 @@ from accounts.views import sign_in
 from billing import urls as billing_urls
 from billing.usage.gateway import usage_view
 from config.api import api
-from config.health import health
+from config.health import health, ready
 from gateway_console import views
 from keys import views as keys_views
 from keys.authorize import authorize_view
@@ -48,6 +48,7 @@ urlpatterns = [
         ),
     ),
     path("healthz", machine(health), name="health"),
+    path("readyz", machine(ready), name="ready"),
     path("api/v1/gateway/authorize", machine(authorize_view), name="gateway-authorize"),
     # Envoy's ext_authz appends the client's path to its path_prefix.
     re_path(r"^api/v1/gateway/authorize/", machine(authorize_view)),

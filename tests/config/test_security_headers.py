@@ -25,6 +25,7 @@ ROLES = ("owner", "admin", "member", "auditor", "anonymous")
 # `machine`).
 MACHINE_ROUTES = {
     "healthz",
+    "readyz",
     "api/v1/gateway/authorize",
     "api/v1/gateway/usage",
     "api/v1/secret-scanning/leaks",
