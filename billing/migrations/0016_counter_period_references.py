@@ -3,6 +3,17 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
+from audit import append_only
+
+
+def reinstall_sqlite_triggers(apps, schema_editor):
+    # SQLite alters a column by rebuilding the table, which drops its triggers: put the
+    # append-only ones back (PostgreSQL only drops the constraints, and keeps them), as
+    # 0008_periods_outlive_teams does.
+    if schema_editor.connection.vendor == "sqlite":
+        append_only.uninstall(schema_editor, "billing_counterperiod")
+        append_only.install(schema_editor, "billing_counterperiod")
+
 
 class Migration(migrations.Migration):
 
@@ -23,4 +34,5 @@ class Migration(migrations.Migration):
             name='org',
             field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='gateway_console.org'),
         ),
+        migrations.RunPython(reinstall_sqlite_triggers, migrations.RunPython.noop),
     ]

@@ -1,50 +1,59 @@
-"""The period history keeps its references without database constraints (a reset copies every
-due counter's period at once, and deferred reference checks at its COMMIT cost as much as the
-copy): Django still refuses to delete a key or an org that has history."""
+"""Closed periods (CounterPeriod) are append-only on every database, also after the migration
+that let them outlive a deleted team (SQLite rebuilt the table and its triggers with it)."""
 
-from datetime import UTC, datetime
+from datetime import timedelta
 
 import pytest
-from django.db.models import ProtectedError
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
 
 from billing.limits.models import Counter, CounterPeriod
-from tests.factories import make_key
+from tests.factories import TeamFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.smoke]
 
 
-def _history(org, key) -> CounterPeriod:
+@pytest.fixture
+def period(org):
+    team = TeamFactory(org=org, name="History")
+    now = timezone.now()
     counter = Counter.objects.create(
-        org=org,
-        key=key,
-        kind="month",
-        period_start=datetime(2026, 11, 1, tzinfo=UTC),
-        period_end=datetime(2026, 12, 1, tzinfo=UTC),
+        org=org, team=team, kind="limit", period_start=now, period_end=now + timedelta(days=30)
     )
     return CounterPeriod.objects.create(
         org=org,
         counter=counter,
-        key=key,
-        kind="month",
-        period_start=counter.period_start,
-        period_end=counter.period_end,
-        spend_micros=5,
-        tokens=1,
+        team=team,
+        kind="limit",
+        period_start=now - timedelta(days=30),
+        period_end=now,
+        spend_micros=100,
+        tokens=10,
     )
 
 
-def test_a_key_with_period_history_cannot_be_deleted(org):
-    key, _ = make_key(org, name="kept")
-    _history(org, key)
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE billing_counterperiod SET spend_micros = 0 WHERE id = %s",
+        "DELETE FROM billing_counterperiod WHERE id = %s",
+    ],
+)
+def test_a_closed_period_cannot_be_changed_or_removed(period, statement):
+    with (
+        pytest.raises(DatabaseError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(statement, [period.pk])
 
-    with pytest.raises(ProtectedError):
-        key.delete()
+    period.refresh_from_db()
+    assert period.spend_micros == 100
 
 
-def test_an_org_with_period_history_cannot_be_deleted(org):
-    key, _ = make_key(org, name="kept")
-    period = _history(org, key)
+def test_a_closed_period_outlives_its_team(period):
+    period.team.delete()
 
-    with pytest.raises(ProtectedError):
-        org.delete()
-    assert CounterPeriod.objects.get(pk=period.pk).org_id == org.pk
+    period.refresh_from_db()
+    assert (period.spend_micros, period.tokens) == (100, 10)
+    assert not Counter.objects.filter(pk=period.counter_id).exists()
