@@ -98,6 +98,22 @@ def prepare_database() -> None:
     sh(str(ROOT / ".venv/bin/python"), "manage.py", "migrate", "--no-input", "-v0", cwd=ROOT)
 
 
+def bench_key(**fields):
+    """A key as the console stores one (hash, display prefix, last four), not yet saved, and its
+    plaintext: the bench saves its keys in bulk."""
+    from gateway_console import secret
+    from keys.models import Key
+
+    plaintext = secret.new_secret()
+    key = Key(
+        secret_hash=secret.secret_hash(plaintext),
+        display_prefix=secret.display_prefix(plaintext),
+        last4=secret.last4(plaintext),
+        **fields,
+    )
+    return key, plaintext
+
+
 def seed() -> dict:
     """An org with a plan, prices, a funded wallet, two teams and KEYS keys (bulk, as the
     console stores them: hash, display prefix, last four)."""
@@ -107,7 +123,6 @@ def seed() -> dict:
     from decimal import Decimal
 
     from billing.ledger.models import ModelPrice, Plan, Wallet
-    from gateway_console import secret
     from gateway_console.models import Org, Team
     from keys.models import Key
 
@@ -124,19 +139,14 @@ def seed() -> dict:
     plaintexts = []
     rows = []
     for i in range(KEYS):
-        plaintext = secret.new_secret()
-        plaintexts.append(plaintext)
-        rows.append(
-            Key(
-                org=org,
-                team=teams[i % 2],
-                name=f"bench-{i}",
-                secret_hash=secret.secret_hash(plaintext),
-                display_prefix=secret.display_prefix(plaintext),
-                last4=secret.last4(plaintext),
-                monthly_spend_cap=Decimal("1000000") if i % 2 else None,
-            )
+        key, plaintext = bench_key(
+            org=org,
+            team=teams[i % 2],
+            name=f"bench-{i}",
+            monthly_spend_cap=Decimal("1000000") if i % 2 else None,
         )
+        plaintexts.append(plaintext)
+        rows.append(key)
     Key.objects.bulk_create(rows, batch_size=2000)
     ids = list(Key.objects.filter(org=org).order_by("name").values_list("id", flat=True))
     return {"plaintexts": plaintexts, "key_ids": [str(i) for i in ids]}
@@ -153,7 +163,6 @@ def seed_compared_keys() -> dict:
     do not; authorize_hold figures measure that path."""
     from decimal import Decimal
 
-    from gateway_console import secret
     from gateway_console.models import Org
     from keys.models import IncreasableCap, Key
 
@@ -179,19 +188,11 @@ def seed_compared_keys() -> dict:
     rows = []
     for kind, controls in (("none", {}), ("controls", every_control)):
         for i in range(COMPARED_KEYS):
-            plaintext = secret.new_secret()
-            plaintexts[kind].append(plaintext)
-            rows.append(
-                Key(
-                    org=org,
-                    team=teams[i % 2],
-                    name=f"bench-{kind}-{i}",
-                    secret_hash=secret.secret_hash(plaintext),
-                    display_prefix=secret.display_prefix(plaintext),
-                    last4=secret.last4(plaintext),
-                    **controls,
-                )
+            key, plaintext = bench_key(
+                org=org, team=teams[i % 2], name=f"bench-{kind}-{i}", **controls
             )
+            plaintexts[kind].append(plaintext)
+            rows.append(key)
     Key.objects.bulk_create(rows, batch_size=2000)
     return plaintexts
 

@@ -42,13 +42,16 @@ def as_time(value) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def as_list(value) -> list:
+def _as_json(value, empty):
+    """A JSON column as Python: PostgreSQL's driver decodes it, SQLite's hands over text."""
     if value is None:
-        return []
+        return empty
     return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def as_list(value) -> list:
+    return _as_json(value, [])
 
 
 def as_dict(value) -> dict:
-    if value is None:
-        return {}
-    return json.loads(value) if isinstance(value, str | bytes) else value
+    return _as_json(value, {})

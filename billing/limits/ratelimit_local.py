@@ -94,11 +94,12 @@ class LocalLog:
             seconds = self._seconds(bucket, second, window_s)
             total = sum(seconds.values())
             if total >= limit:
-                left, reset = total, float(second + window_s)
+                # Whole seconds of the monotonic clock: when enough of the oldest have left.
+                left, reset = total, second + window_s
                 for s in sorted(seconds):
                     left -= seconds[s]
                     if left < limit:
-                        reset = float(s + window_s)
+                        reset = s + window_s
                         break
                 full.append((TOKENS, limit, reset))
         for bucket, limit in flow.in_flight if flow else ():

@@ -8,7 +8,7 @@ from django import forms
 from gateway_console.api_schemas import form_refused
 from gateway_console.models import Membership
 from keys.api.schemas import LIMIT_FIELDS, KeyIn, KeyPatch
-from keys.forms import KeyForm
+from keys.forms import KeyForm, budgets_text
 from keys.models import Key
 from keys.services import KeySettings
 
@@ -68,7 +68,7 @@ def form_data(values: dict) -> dict:
         if field in ("model_scope", "allowed_ips"):
             data[field] = "\n".join(value)
         elif field == "model_budgets":
-            data[field] = "\n".join(f"{model}: {cap}" for model, cap in (value or {}).items())
+            data[field] = budgets_text(value or {})
         elif field in ("expires_at", "increase_until", "increase_cap"):
             data[field] = value or ""
         else:
