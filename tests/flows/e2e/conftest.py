@@ -122,14 +122,10 @@ def provider():
     server.shutdown()
 
 
-@pytest.fixture(scope="session")
-def console(django_db_setup, django_db_blocker, e2e_logs):
-    """The console under gunicorn, configured as deploy/gunicorn.conf.py says, on the test
-    database; it logs at DEBUG, its access log included."""
-    with django_db_blocker.unblock():
-        database = connection.settings_dict
-    if connection.vendor != "postgresql":
-        pytest.fail("the end-to-end tests run on PostgreSQL (bin/test sets DATABASE_URL)")
+def start_console(database: dict, e2e_logs: Path, name: str = "console", **extra_env: str):
+    """The console under gunicorn, configured as deploy/gunicorn.conf.py says (with
+    `extra_env` on top), on the test database; it logs at DEBUG, its access log included.
+    Returns the process and its URL once /healthz answers."""
     port = free_port()
     env = {
         **os.environ,
@@ -142,12 +138,13 @@ def console(django_db_setup, django_db_blocker, e2e_logs):
         "GATEWAY_TRAFFIC_FLUSH_SECONDS": "0",
         "BIND": f"127.0.0.1:{port}",
         "WEB_WORKERS": "4",
-        "ACCESS_LOG": str(e2e_logs / "console-access.log"),
-        "ERROR_LOG": str(e2e_logs / "console-error.log"),
+        "ACCESS_LOG": str(e2e_logs / f"{name}-access.log"),
+        "ERROR_LOG": str(e2e_logs / f"{name}-error.log"),
         "LOG_LEVEL": "DEBUG",
+        **extra_env,
     }
     process = Process(
-        "gunicorn",
+        name,
         [
             str(VENV_BIN / "gunicorn"),
             "-c",
@@ -155,10 +152,26 @@ def console(django_db_setup, django_db_blocker, e2e_logs):
             "config.wsgi",
         ],
         env,
-        e2e_logs / "console-stdout.log",
+        e2e_logs / f"{name}-stdout.log",
     )
     url = f"http://127.0.0.1:{port}"
     process.wait_until(lambda: http_status(f"{url}/healthz") == 200)
+    return process, url
+
+
+@pytest.fixture(scope="session")
+def test_database(django_db_setup, django_db_blocker) -> dict:
+    with django_db_blocker.unblock():
+        database = connection.settings_dict
+    if connection.vendor != "postgresql":
+        pytest.fail("the end-to-end tests run on PostgreSQL (bin/test sets DATABASE_URL)")
+    return database
+
+
+@pytest.fixture(scope="session")
+def console(test_database, e2e_logs):
+    """The console as deployed: deploy/gunicorn.conf.py's defaults."""
+    process, url = start_console(test_database, e2e_logs)
     yield url
     process.stop()
 
