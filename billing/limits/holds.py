@@ -10,16 +10,14 @@ HOLD_TTL by a scheduled task.
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
-from django.conf import settings
 from django.db import connection, transaction
 
 from billing.dbvalues import as_time, as_uuid, db_id, db_time
-from billing.limits import model_budgets, resets
+from billing.limits import hold_statements, model_budgets, resets
 from billing.limits.periods import period_bounds
-from billing.money import money_to_micros
 from billing.pricing import cost_micros
 from gateway_console.contract import ContractError
 
@@ -133,18 +131,6 @@ def hold_amount(price: Price, *, input_tokens: int, max_output_tokens: int | Non
     return min(amount, MAX_HOLD_MICROS)
 
 
-def _reserve_on_counter(cap: Cap, *, amount: int, now: datetime) -> bool:
-    cap_micros = money_to_micros(cap.cap) if cap.cap is not None else None
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE billing_counter SET held_micros = held_micros + %s WHERE {cap.owner} = %s AND kind = %s"
-            " AND (%s IS NULL OR (CASE WHEN period_end IS NOT NULL AND period_end <= %s THEN 0"
-            " ELSE spend_micros END) + held_micros + %s <= %s)",
-            [amount, db_id(cap.owner_id), cap.kind, cap_micros, db_time(now), amount, cap_micros],
-        )
-        return cursor.rowcount == 1
-
-
 def place(
     *,
     scope: HoldScope,
@@ -159,17 +145,23 @@ def place(
     amount = hold_amount(
         scope.price, input_tokens=input_tokens, max_output_tokens=max_output_tokens
     )
-    if not _insert_hold(scope, request_id, amount, now):
-        return 0  # the gateway retried this request: its hold is already in place
-    _reserve_on_wallet(scope.org_id, amount)
     for cap in scope.caps:
         if not cap.use.exists:
             owner = {cap.owner: cap.owner_id}
             resets.ensure_counter(
                 org_id=scope.org_id, **owner, kind=cap.kind, period=cap.period, tz=scope.tz, now=now
             )
-    for cap in scope.caps:
-        if not _reserve_on_counter(cap, amount=amount, now=now):
+    fitted = hold_statements.reserve(scope, request_id, amount, now)
+    if fitted is None:
+        return 0  # the gateway retried this request: its hold is already in place
+    if not fitted.wallet:
+        raise ContractError(
+            "billing_shortfall",
+            402,
+            "Your organisation's wallet cannot cover this request. Top it up to continue.",
+        )
+    for cap, fits in zip(scope.caps, fitted.caps, strict=False):
+        if not fits:
             raise ContractError(
                 cap.code,
                 402,
@@ -201,44 +193,6 @@ def _reserve_on_model(scope: HoldScope, budget: ModelBudget, amount: int, now: d
             f"the model '{budget.model}' this period.",
             reset_at=budget.use.current_period_end(budget.period, scope.tz, now),
         )
-
-
-def _insert_hold(scope: HoldScope, request_id: str, amount: int, now: datetime) -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO billing_hold (id, org_id, request_id, key_id, team_id, amount_micros, created_at,"
-            " expires_at, closed_at, model, rate_limited)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, NULL, %s, %s)"
-            " ON CONFLICT (org_id, request_id) DO NOTHING RETURNING id",
-            [
-                db_id(uuid.uuid4()),
-                db_id(scope.org_id),
-                request_id,
-                db_id(scope.key_id),
-                db_id(scope.team_id),
-                amount,
-                db_time(now),
-                db_time(now + timedelta(seconds=settings.HOLD_TTL)),
-                scope.model_budget.model if scope.model_budget else "",
-                scope.rate_limited,
-            ],
-        )
-        return cursor.fetchone() is not None
-
-
-def _reserve_on_wallet(org_id: uuid.UUID, amount: int) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE billing_wallet SET held_micros = held_micros + %s"
-            " WHERE org_id = %s AND balance_micros - held_micros - %s >= 0",
-            [amount, db_id(org_id), amount],
-        )
-        if cursor.rowcount != 1:
-            raise ContractError(
-                "billing_shortfall",
-                402,
-                "Your organisation's wallet cannot cover this request. Top it up to continue.",
-            )
 
 
 @transaction.atomic
