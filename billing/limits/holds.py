@@ -9,6 +9,7 @@ HOLD_TTL by a scheduled task.
 """
 
 import uuid
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -151,9 +152,21 @@ def place(
             resets.ensure_counter(
                 org_id=scope.org_id, **owner, kind=cap.kind, period=cap.period, tz=scope.tz, now=now
             )
-    fitted = hold_statements.reserve(scope, request_id, amount, now)
-    if fitted is None:
-        return 0  # the gateway retried this request: its hold is already in place
+    # One statement on PostgreSQL is all or nothing by itself; a budget per model reserves after
+    # it, and SQLite writes one row at a time: those need a transaction to take back a refusal.
+    one_statement = connection.vendor == "postgresql" and scope.model_budget is None
+    with nullcontext() if one_statement else transaction.atomic():
+        fitted = hold_statements.reserve(scope, request_id, amount, now)
+        if fitted is None:
+            return 0  # the gateway retried this request: its hold is already in place
+        _refuse_unless_all_fit(scope, fitted, now)
+        if scope.model_budget is not None:
+            _reserve_on_model(scope, scope.model_budget, amount, now)
+    return amount
+
+
+def _refuse_unless_all_fit(scope: HoldScope, fitted, now: datetime) -> None:
+    """The 402 of the first in the lock order that had no room: the wallet, then each cap."""
     if not fitted.wallet:
         raise ContractError(
             "billing_shortfall",
@@ -168,9 +181,19 @@ def place(
                 cap.message,
                 reset_at=cap.use.current_period_end(cap.period, scope.tz, now),
             )
-    if scope.model_budget is not None:
-        _reserve_on_model(scope, scope.model_budget, amount, now)
-    return amount
+
+
+def take_back(*, org_id: uuid.UUID, request_id: str) -> None:
+    """Removes at once the hold of a request refused after its hold was placed (by a rate
+    limit, which Redis decides once the hold's statement has committed): the refused request
+    leaves no hold, and what it reserved is free again."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM billing_hold WHERE org_id = %s AND request_id = %s AND closed_at IS NULL"
+            " RETURNING org_id, key_id, team_id, amount_micros, model",
+            [db_id(org_id), request_id],
+        )
+        unhold(cursor.fetchall())
 
 
 def _reserve_on_model(scope: HoldScope, budget: ModelBudget, amount: int, now: datetime) -> None:

@@ -1,11 +1,9 @@
 """Step 4 of authorize: reserve what the request may cost (a hold, when the gateway reports
 usage) and count it against the rate limits, both or neither."""
 
-from contextlib import nullcontext
 from datetime import datetime
 
 from django.conf import settings
-from django.db import transaction
 
 from billing.limits import holds, ratelimit
 from billing.limits.periods import LimitPeriod
@@ -17,31 +15,34 @@ from keys.authorize.request import GatewayRequest, hold_inputs
 def reserve(
     row: KeyRow, asked: GatewayRequest, request_id: str, now: datetime
 ) -> ratelimit.RateDecision:
-    """Places the hold and takes a place in the rate windows. A refusal by either rolls the
-    hold back: a refused request reserves nothing."""
-    holding = asked.reports_usage and asked.model is not None
-    # A transaction only around a hold: without one there is nothing to roll back, and an empty
-    # BEGIN ... COMMIT costs round trips (on SQLite, BEGIN IMMEDIATE takes the write lock).
-    with transaction.atomic() if holding else nullcontext():
-        flow = None
-        if holding:
-            input_tokens, max_output_tokens = hold_inputs(asked)
-            price = hold_price(row)
-            tokens = min(
-                input_tokens + holds.worst_output_tokens(price, max_output_tokens),
-                ratelimit.MAX_TOKENS,
-            )
-            flow = flow_windows(row, request_id, tokens)
-            holds.place(
-                scope=hold_scope(row, price, rate_limited=flow is not None),
-                request_id=request_id,
-                input_tokens=input_tokens,
-                max_output_tokens=max_output_tokens,
-                now=now,
-            )
+    """Places the hold, then takes a place in the rate windows. A refusal by the rate limits
+    takes the hold back at once: a refused request reserves nothing. (Redis decides after the
+    hold has committed, so the database keeps no row locked while Redis answers.)"""
+    flow = None
+    placed = 0
+    if asked.reports_usage and asked.model is not None:
+        input_tokens, max_output_tokens = hold_inputs(asked)
+        price = hold_price(row)
+        tokens = min(
+            input_tokens + holds.worst_output_tokens(price, max_output_tokens),
+            ratelimit.MAX_TOKENS,
+        )
+        flow = flow_windows(row, request_id, tokens)
+        placed = holds.place(
+            scope=hold_scope(row, price, rate_limited=flow is not None),
+            request_id=request_id,
+            input_tokens=input_tokens,
+            max_output_tokens=max_output_tokens,
+            now=now,
+        )
+    try:
         decision = ratelimit.hit(rate_windows(row), flow=flow)
         if not decision.allowed:
             raise _refused(decision)
+    except BaseException:
+        if placed:
+            holds.take_back(org_id=row.org_id, request_id=request_id)
+        raise
     return decision
 
 

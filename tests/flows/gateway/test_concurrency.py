@@ -203,3 +203,17 @@ def test_keys_sharing_a_team_cap_get_exactly_the_holds_it_admits(org, team):
     assert Hold.objects.count() == 60
     assert counter_of(team=team, kind="limit").held_micros == 60 * HOLD
     assert wallet_of(org).held_micros == 60 * HOLD
+
+
+def test_requests_a_rate_limit_refuses_after_their_hold_leave_no_hold_behind(org, team):
+    # The hold commits first, then Redis counts the request; a request refused there has its
+    # hold removed at once (billing.limits.holds.take_back).
+    key, secret = make_key(org, name="rated", team=team, rpm_limit=30)
+
+    answers = _authorize_concurrently([secret], calls=120, threads=20)
+
+    assert Tally(answers) == {(200, "allowed"): 30, (429, "rate_limit_exceeded"): 90}
+    assert Hold.objects.filter(key=key).count() == 30
+    assert counter_of(key=key, kind="month").held_micros == 30 * HOLD
+    assert counter_of(team=team, kind="limit").held_micros == 30 * HOLD
+    assert wallet_of(org).held_micros == 30 * HOLD

@@ -110,15 +110,15 @@ def test_an_allowed_request_with_a_hold_pins_its_queries(
 ):
     _, valid = key_and_secret
     body = {"model": "gpt-4o-mini", "prompt": "x" * 100}
-    # First request of a key: the key query; savepoint; its three counters created; the hold
-    # and its reservations on the wallet and the three counters, in one statement (on
-    # PostgreSQL: billing.limits.hold_statements); release; last_used_at.
-    with django_assert_num_queries(8):
+    # First request of a key: the key query; its three counters created; the hold and its
+    # reservations on the wallet and the three counters, one statement that commits on its
+    # own (on PostgreSQL: billing.limits.hold_statements); last_used_at.
+    with django_assert_num_queries(6):
         response = authorize(valid, model=None, body=body, reports_usage=True)
         assert response.status_code == 200
 
-    # Once its counters exist: the key query; savepoint; the hold in one statement; release.
-    with django_assert_num_queries(4):
+    # Once its counters exist: the key query and the hold's one statement.
+    with django_assert_num_queries(2):
         response = authorize(valid, model=None, body=body, reports_usage=True)
         assert response.status_code == 200
 

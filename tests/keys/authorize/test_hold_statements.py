@@ -81,3 +81,15 @@ def test_a_cap_without_room_refuses_and_leaves_every_row_as_it_was(org, team, ca
     assert not Hold.objects.exists()
     assert wallet_of(org).held_micros == 0
     assert not Counter.objects.filter(held_micros__gt=0).exists()
+
+
+def test_a_request_id_that_already_holds_is_not_refused_when_its_cap_has_filled_since(org, team):
+    key, plaintext = make_key(org, name="full", team=team, monthly_spend_cap=Decimal("10"))
+    first = _place(plaintext)
+    set_counter(key=key, kind="month", spend="10")
+
+    again = _place(plaintext)
+
+    assert (first > 0, again) == (True, 0)
+    assert Hold.objects.count() == 1
+    assert wallet_of(org).held_micros == first
