@@ -22,7 +22,7 @@ from decimal import Decimal
 
 from django.db import connection
 
-from billing.dbvalues import as_uuid, db_id, db_time
+from billing.dbvalues import as_uuid, batch_table, db_id, db_time
 from billing.limits import resets
 from billing.limits.periods import LimitPeriod, period_bounds
 from billing.money import money_to_micros
@@ -164,18 +164,17 @@ def add_usage(cursor, events, keys: Mapping, released: Mapping[tuple, int], now:
             sums[(as_uuid(key_id), model)][2] += amount
     if not sums:
         return
-    pg = connection.vendor == "postgresql"
-    stamp = "%s::timestamptz" if pg else "%s"
-    rows, params = [], []
+    rows = []
     for (key_id, model), (spend, tokens, release_) in sorted(sums.items(), key=str):
         facts = keys[key_id]
         start, end = period_bounds(facts.limit_period, now, facts.org_timezone)
-        rows.append(f"(%s, %s, %s, %s, %s, {stamp}, {stamp})")
-        params += [db_id(key_id), model, spend, tokens, release_, db_time(start), db_time(end)]
+        rows.append((db_id(key_id), model, spend, tokens, release_, db_time(start), db_time(end)))
+    table, params = batch_table(
+        rows, ("uuid", "text", "bigint", "bigint", "bigint", "timestamptz", "timestamptz")
+    )
     ended = "m.period_end IS NOT NULL AND m.period_end <= %s"
     cursor.execute(
-        "WITH batch (key_id, model, spend, tokens, release, start, stop) AS"
-        f" (VALUES {', '.join(rows)})"
+        f"WITH batch (key_id, model, spend, tokens, release, start, stop) AS ({table})"
         " UPDATE billing_modelcounter AS m SET"
         f" spend_micros = CASE WHEN {ended} THEN 0 ELSE m.spend_micros END + batch.spend,"
         f" tokens = CASE WHEN {ended} THEN 0 ELSE m.tokens END + batch.tokens,"

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from django.db import connection, transaction
 
-from billing.dbvalues import db_id, db_time
+from billing.dbvalues import among, db_id, db_time
 from billing.limits.periods import LimitPeriod, period_bounds
 
 # pg_advisory_xact_lock's key for the reset (any fixed bigint; this one spells "gc-reset").
@@ -72,11 +72,11 @@ def close_ended_periods_of(cursor, *, key_ids, team_ids, now: datetime) -> None:
     history, in one statement. The usage statements that follow start their new periods."""
     owners, params = [], {"now": db_time(now)}
     for column, ids in (("key_id", key_ids), ("team_id", team_ids)):
-        ids = sorted(ids, key=str)
         if ids:
-            names = [f"{column}{i}" for i in range(len(ids))]
-            params.update({name: db_id(i) for name, i in zip(names, ids, strict=True)})
-            owners.append(f"{column} IN ({', '.join(f'%({n})s' for n in names)})")
+            ids = [db_id(i) for i in sorted(ids, key=str)]
+            condition, named = among(column, ids, "uuid", name=column)
+            params.update(named)
+            owners.append(condition)
     if not owners:
         return
     lock = " FOR UPDATE" if connection.vendor == "postgresql" else ""

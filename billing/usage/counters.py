@@ -14,7 +14,7 @@ from datetime import datetime
 
 from django.db import connection
 
-from billing.dbvalues import as_uuid, db_id, db_time
+from billing.dbvalues import among, as_uuid, batch_table, db_id, db_time
 from billing.ledger import entries as ledger
 from billing.limits import model_budgets, resets
 from billing.limits.periods import LimitPeriod, period_bounds
@@ -157,11 +157,11 @@ def _close_holds(events: list[Event], now: datetime) -> list[tuple]:
     closed = []
     with connection.cursor() as cursor:
         for org_id in sorted(by_org, key=str):
-            ids = by_org[org_id]
+            requests, ids = among("request_id", by_org[org_id], "text")
             cursor.execute(
                 "UPDATE billing_hold SET closed_at = %s WHERE org_id = %s AND closed_at IS NULL"
-                f" AND request_id IN ({', '.join(['%s'] * len(ids))}) RETURNING org_id, key_id, team_id, amount_micros, model, request_id,"
-                " rate_limited",
+                f" AND {requests} RETURNING org_id, key_id, team_id, amount_micros, model,"
+                " request_id, rate_limited",
                 [db_time(now), db_id(org_id), *ids],
             )
             closed += cursor.fetchall()
@@ -189,18 +189,9 @@ def _add_to_counters(cursor, owner: str, changes: list[CounterChange], now: date
     if not changes:
         return
     changes = sorted(changes, key=lambda c: (str(c.owner_id), c.kind != "month"))
-    pg = connection.vendor == "postgresql"
-    # PostgreSQL types a VALUES column from its rows: say what a NULL (no period end) is.
-    stamp = "%s::timestamptz" if pg else "%s"
-    new = ", ".join(["(%s, %s, %s, %s, %s, %s, 0, 0, 0)"] * len(changes))
-    cursor.execute(
-        "INSERT INTO billing_counter (org_id, key_id, team_id, kind, period_start, period_end,"
-        f" spend_micros, tokens, held_micros) VALUES {new}"
-        f" ON CONFLICT ({owner}, kind) WHERE {owner} IS NOT NULL DO NOTHING",
+    new, params = batch_table(
         [
-            value
-            for c in changes
-            for value in (
+            (
                 db_id(c.org_id),
                 db_id(c.owner_id) if owner == "key_id" else None,
                 db_id(c.owner_id) if owner == "team_id" else None,
@@ -208,12 +199,37 @@ def _add_to_counters(cursor, owner: str, changes: list[CounterChange], now: date
                 db_time(c.bounds[0]),
                 db_time(c.bounds[1]),
             )
+            for c in changes
         ],
+        ("uuid", "uuid", "uuid", "text", "timestamptz", "timestamptz"),
     )
-    rows = ", ".join([f"(%s, %s, %s, %s, %s, {stamp}, {stamp})"] * len(changes))
+    # WHERE true: SQLite would read ON CONFLICT as the join's ON.
+    cursor.execute(
+        f"WITH batch (org_id, key_id, team_id, kind, start, stop) AS ({new})"
+        " INSERT INTO billing_counter (org_id, key_id, team_id, kind, period_start, period_end,"
+        " spend_micros, tokens, held_micros)"
+        " SELECT org_id, key_id, team_id, kind, start, stop, 0, 0, 0 FROM batch WHERE true"
+        f" ON CONFLICT ({owner}, kind) WHERE {owner} IS NOT NULL DO NOTHING",
+        params,
+    )
+    rows, params = batch_table(
+        [
+            (
+                db_id(c.owner_id),
+                c.kind,
+                c.delta.spend,
+                c.delta.tokens,
+                c.delta.release,
+                db_time(c.bounds[0]),
+                db_time(c.bounds[1]),
+            )
+            for c in changes
+        ],
+        ("uuid", "text", "bigint", "bigint", "bigint", "timestamptz", "timestamptz"),
+    )
     ended = "billing_counter.period_end IS NOT NULL AND billing_counter.period_end <= %s"
     cursor.execute(
-        f"WITH batch (owner_id, kind, spend, tokens, release, start, stop) AS (VALUES {rows})"
+        f"WITH batch (owner_id, kind, spend, tokens, release, start, stop) AS ({rows})"
         " UPDATE billing_counter SET"
         f" spend_micros = CASE WHEN {ended} THEN 0 ELSE billing_counter.spend_micros END + batch.spend,"
         f" tokens = CASE WHEN {ended} THEN 0 ELSE billing_counter.tokens END + batch.tokens,"
@@ -222,22 +238,7 @@ def _add_to_counters(cursor, owner: str, changes: list[CounterChange], now: date
         f" period_start = CASE WHEN {ended} THEN batch.start ELSE billing_counter.period_start END,"
         f" period_end = CASE WHEN {ended} THEN batch.stop ELSE billing_counter.period_end END"
         f" FROM batch WHERE billing_counter.{owner} = batch.owner_id AND billing_counter.kind = batch.kind",
-        [
-            *[
-                value
-                for c in changes
-                for value in (
-                    db_id(c.owner_id),
-                    c.kind,
-                    c.delta.spend,
-                    c.delta.tokens,
-                    c.delta.release,
-                    db_time(c.bounds[0]),
-                    db_time(c.bounds[1]),
-                )
-            ],
-            *[db_time(now)] * 4,
-        ],
+        [*params, *[db_time(now)] * 4],
     )
 
 

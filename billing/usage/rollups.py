@@ -16,7 +16,7 @@ from datetime import UTC, datetime, time, timedelta
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet, Sum
 
-from billing.dbvalues import db_id, db_time
+from billing.dbvalues import among, db_id, db_time
 from billing.limits.forecast import PACE_DAYS
 from billing.usage.models import UsageHourly
 
@@ -67,8 +67,8 @@ def add_to_rollups(cursor, event_ids: list[int]) -> None:
     """Adds just-inserted events to their hours' rollups, in one statement."""
     if not event_ids:
         return
-    placeholders = ", ".join(["%s"] * len(event_ids))
-    cursor.execute(_insert_select(f"e.id IN ({placeholders})", add=True), list(event_ids))
+    where, params = among("e.id", event_ids, "bigint")
+    cursor.execute(_insert_select(where, add=True), params)
 
 
 def floor_hour(moment: datetime) -> datetime:

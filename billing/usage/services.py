@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from django.db import connection, transaction
 
-from billing.dbvalues import as_uuid, db_id, db_time
+from billing.dbvalues import as_uuid, batch_table, db_id, db_time
 from billing.ledger.models import ModelPrice
 from billing.limits import ratelimit
 from billing.money import micros_to_money
@@ -84,14 +84,22 @@ def _count_traffic(accepted: list[tuple[int, Event]], inserted: dict) -> None:
         traffic.count_usage(org_id, traffic.DUPLICATE, duplicates)
 
 
+_EVENT_COLUMNS = (
+    "org_id, request_id, key_id, team_id, model, input_tokens, output_tokens, cost_micros,"
+    " status_code, latency_ms, occurred_at"
+)
+_EVENT_TYPES = (
+    "uuid", "text", "uuid", "uuid", "text", "bigint", "bigint", "bigint", "integer", "integer",
+    "timestamptz",
+)  # fmt: skip
+
+
 def _insert_new(accepted: list[tuple[int, Event]], now: datetime) -> dict[tuple, int]:
     """Inserts the events not seen before; returns {(org id, request id): event id} of those."""
-    rows, params = [], []
     # Sorted: two batches that share request ids must insert them in the same order, or each
     # waits on the other's uncommitted index entry (a deadlock).
-    for _, e in sorted(accepted, key=lambda item: (str(item[1].org_id), item[1].request_id)):
-        rows.append("(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)")
-        params += [
+    rows = [
+        (
             db_id(e.org_id),
             e.request_id,
             db_id(e.key_id),
@@ -103,14 +111,17 @@ def _insert_new(accepted: list[tuple[int, Event]], now: datetime) -> dict[tuple,
             e.status_code,
             e.latency_ms,
             db_time(e.occurred_at),
-            db_time(now),
-        ]
+        )
+        for _, e in sorted(accepted, key=lambda item: (str(item[1].org_id), item[1].request_id))
+    ]
+    table, params = batch_table(rows, _EVENT_TYPES)
     with connection.cursor() as cursor:
+        # WHERE true: SQLite would read ON CONFLICT as the join's ON.
         cursor.execute(
-            "INSERT INTO billing_usageevent (org_id, request_id, key_id, team_id, model, input_tokens,"
-            " output_tokens, cost_micros, status_code, latency_ms, occurred_at, received_at) VALUES "
-            + ", ".join(rows)
-            + " ON CONFLICT (org_id, request_id) DO NOTHING RETURNING org_id, request_id, id",
-            params,
+            f"WITH batch ({_EVENT_COLUMNS}) AS ({table})"
+            f" INSERT INTO billing_usageevent ({_EVENT_COLUMNS}, received_at)"
+            f" SELECT *, %s FROM batch WHERE true"
+            " ON CONFLICT (org_id, request_id) DO NOTHING RETURNING org_id, request_id, id",
+            [*params, db_time(now)],
         )
         return {(as_uuid(org_id), request_id): id_ for org_id, request_id, id_ in cursor.fetchall()}
