@@ -189,6 +189,11 @@ def _add_to_counters(cursor, owner: str, changes: list[CounterChange], now: date
     if not changes:
         return
     changes = sorted(changes, key=lambda c: (str(c.owner_id), c.kind != "month"))
+    _create_missing(cursor, owner, changes)
+    _add_changes(cursor, owner, changes, now)
+
+
+def _create_missing(cursor, owner: str, changes: list["CounterChange"]) -> None:
     new, params = batch_table(
         [
             (
@@ -212,6 +217,9 @@ def _add_to_counters(cursor, owner: str, changes: list[CounterChange], now: date
         f" ON CONFLICT ({owner}, kind) WHERE {owner} IS NOT NULL DO NOTHING",
         params,
     )
+
+
+def _add_changes(cursor, owner: str, changes: list["CounterChange"], now: datetime) -> None:
     rows, params = batch_table(
         [
             (
