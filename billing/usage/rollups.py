@@ -16,7 +16,7 @@ from datetime import UTC, datetime, time, timedelta
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet, Sum
 
-from billing.dbvalues import among, db_id, db_time
+from billing.dbvalues import batch_table, db_id, db_time
 from billing.limits.forecast import PACE_DAYS
 from billing.usage.models import UsageHourly
 
@@ -31,7 +31,8 @@ def _hour_of(column: str) -> str:
     return f"substr({column}, 1, 13) || ':00:00'"
 
 
-# Column names and the hour expression only are formatted in; values are parameters.
+# Column names, the hour expression and the events' source only are formatted in; values are
+# parameters.
 _INSERT_SELECT = (
     "INSERT INTO billing_usagehourly (org_id, key_id, team_id, model, hour, {columns})"
     " SELECT g.org_id, g.key_id, first.team_id, g.model, g.hour, {sums} FROM ("
@@ -39,17 +40,27 @@ _INSERT_SELECT = (
     " COUNT(*) AS requests, SUM(e.input_tokens) AS input_tokens,"
     " SUM(e.output_tokens) AS output_tokens, SUM(e.cost_micros) AS cost_micros,"
     " SUM(CASE WHEN e.status_code >= 400 THEN 1 ELSE 0 END) AS errors"
-    " FROM billing_usageevent e WHERE {where} GROUP BY e.org_id, e.key_id, e.model, 4"
-    ") g JOIN billing_usageevent first ON first.id = g.first_id"
+    " FROM {source} e WHERE {where} GROUP BY e.org_id, e.key_id, e.model, 4"
+    ") g JOIN {source} first ON first.id = g.first_id"
     # SQLite needs a WHERE before ON CONFLICT in an INSERT … SELECT (its parser's rule).
     " WHERE 1 = 1 ON CONFLICT (key_id, model, hour) DO UPDATE SET {sets}"
 )
+# What add_to_rollups takes of each event just inserted: its id, then the columns the rollups
+# sum (types for PostgreSQL's arrays).
+EVENT_FIELDS = (
+    "id", "org_id", "key_id", "team_id", "model", "input_tokens", "output_tokens",
+    "cost_micros", "status_code", "occurred_at",
+)  # fmt: skip
+_EVENT_TYPES = (
+    "bigint", "uuid", "uuid", "uuid", "text", "bigint", "bigint", "bigint", "integer",
+    "timestamptz",
+)  # fmt: skip
 
 
-def _insert_select(where: str, *, add: bool) -> str:
-    """INSERT … SELECT of the events matching `where`, one row per (key, model, hour); on
-    conflict it adds to the row (add=True) or overwrites it. The team is the one of the
-    group's first event, joined back by its id (portable, unlike an aggregate of UUIDs)."""
+def _insert_select(where: str, *, add: bool, source: str = "billing_usageevent") -> str:
+    """INSERT … SELECT of the events of `source` matching `where`, one row per (key, model,
+    hour); on conflict it adds to the row (add=True) or overwrites it. The team is the one of
+    the group's first event, joined back by its id (portable, unlike an aggregate of UUIDs)."""
     sets = ", ".join(
         f"{c} = billing_usagehourly.{c} + EXCLUDED.{c}" if add else f"{c} = EXCLUDED.{c}"
         for c in COLUMNS
@@ -60,15 +71,23 @@ def _insert_select(where: str, *, add: bool) -> str:
         hour=_hour_of("e.occurred_at"),
         where=where,
         sets=sets,
+        source=source,
     )
 
 
-def add_to_rollups(cursor, event_ids: list[int]) -> None:
-    """Adds just-inserted events to their hours' rollups, in one statement."""
-    if not event_ids:
+def add_to_rollups(cursor, events: list[tuple]) -> None:
+    """Adds just-inserted events (tuples of EVENT_FIELDS, as written) to their hours' rollups,
+    in one statement, from the batch in hand: nothing is read back from the events' table (its
+    join back by id planned a scan of the whole table once its statistics lagged: 56 ms of a
+    batch of 1,000)."""
+    if not events:
         return
-    where, params = among("e.id", event_ids, "bigint")
-    cursor.execute(_insert_select(where, add=True), params)
+    table, params = batch_table(events, _EVENT_TYPES)
+    cursor.execute(
+        f"WITH batch ({', '.join(EVENT_FIELDS)}) AS ({table}) "
+        + _insert_select("1 = 1", add=True, source="batch"),
+        params,
+    )
 
 
 def floor_hour(moment: datetime) -> datetime:

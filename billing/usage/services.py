@@ -48,7 +48,7 @@ def record_batch(raw_events: list, *, now: datetime | None = None) -> BatchResul
             settle = counters.apply(new_events, keys, now)
             # The hourly rollups of the usage pages, from exactly the rows inserted above.
             with connection.cursor() as cursor:
-                rollups.add_to_rollups(cursor, sorted(inserted.values()))
+                rollups.add_to_rollups(cursor, _as_written(new_events, inserted))
     _count_traffic(accepted, inserted)
     _settle_rate_limits(new_events, settle)
     for index, event in accepted:
@@ -59,6 +59,25 @@ def record_batch(raw_events: list, *, now: datetime | None = None) -> BatchResul
             result.outcomes.append(Outcome(index, event.request_id, "duplicate"))
     result.outcomes.sort(key=lambda o: o.index)
     return result
+
+
+def _as_written(new_events: list[Event], inserted: dict) -> list[tuple]:
+    """The events just inserted as rollups.add_to_rollups takes them (its EVENT_FIELDS)."""
+    return sorted(
+        (
+            inserted[(e.org_id, e.request_id)],
+            db_id(e.org_id),
+            db_id(e.key_id),
+            db_id(e.team_id),
+            e.model,
+            e.input_tokens,
+            e.output_tokens,
+            e.cost_micros,
+            e.status_code,
+            db_time(e.occurred_at),
+        )
+        for e in new_events
+    )
 
 
 def _settle_rate_limits(new_events: list[Event], settle: set[str]) -> None:

@@ -10,7 +10,12 @@ from django.db import connection
 from tests.billing.usage.conftest import event, record
 from tests.factories import make_key
 
-pytestmark = pytest.mark.django_db
+pytestmark = [
+    pytest.mark.django_db,
+    # SQLite has no arrays: there a batch takes a placeholder per value (the SQLite pass of
+    # bin/test runs only the smoke tests, so this skip never shows in `make test`).
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's arrays"),
+]
 
 AT = datetime(2026, 3, 9, 10, 0, tzinfo=UTC)
 
@@ -40,3 +45,5 @@ def test_a_batch_of_300_runs_the_statements_of_a_batch_of_3(org, team):
     assert statements == _statements_of(small)
     assert len(statements) >= 4  # the events, the counters (created, added to), the rollups
     assert max(len(text) for text in statements) < 3_000
+    # The rollups come from the batch in hand: no statement reads the events back.
+    assert not any("FROM billing_usageevent" in text for text in statements)
