@@ -23,19 +23,12 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from billing.dbvalues import batch_table
+from billing.usage.services import EVENT_COLUMNS, EVENT_TYPES
 from config.urls import machine
 from config.urls import urlpatterns as console
 
 # About what a hold of the bench's requests reserves (gpt-4o-mini, its worst output).
 HOLD_MICROS = 11_800
-USAGE_COLUMNS = (
-    "org_id, request_id, key_id, team_id, model, input_tokens, output_tokens, cost_micros,"
-    " status_code, latency_ms, occurred_at"
-)
-USAGE_TYPES = (
-    "uuid", "text", "uuid", "uuid", "text", "bigint", "bigint", "bigint", "integer", "integer",
-    "timestamptz",
-)  # fmt: skip
 
 
 @csrf_exempt
@@ -82,11 +75,11 @@ def usage_floor(request: HttpRequest) -> JsonResponse:
     ]
     # As the console writes its events: one array per column (billing.dbvalues.batch_table),
     # the fastest plain INSERT of a batch through psycopg.
-    table, params = batch_table(rows, USAGE_TYPES)
+    table, params = batch_table(rows, EVENT_TYPES)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"WITH batch ({USAGE_COLUMNS}) AS ({table})"  # noqa: S608 (constants)
-            f" INSERT INTO bench_floor_usageevent ({USAGE_COLUMNS}, received_at)"
+            f"WITH batch ({EVENT_COLUMNS}) AS ({table})"  # noqa: S608 (constants)
+            f" INSERT INTO bench_floor_usageevent ({EVENT_COLUMNS}, received_at)"
             " SELECT *, now() FROM batch",
             params,
         )

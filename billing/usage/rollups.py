@@ -45,15 +45,15 @@ _INSERT_SELECT = (
     # SQLite needs a WHERE before ON CONFLICT in an INSERT … SELECT (its parser's rule).
     " WHERE 1 = 1 ON CONFLICT (key_id, model, hour) DO UPDATE SET {sets}"
 )
-# What add_to_rollups takes of each event just inserted: its id, then the columns the rollups
-# sum (types for PostgreSQL's arrays).
+# What add_to_rollups takes of each event just inserted: its id, then its row as
+# billing.usage.services wrote it (types for PostgreSQL's arrays).
 EVENT_FIELDS = (
-    "id", "org_id", "key_id", "team_id", "model", "input_tokens", "output_tokens",
-    "cost_micros", "status_code", "occurred_at",
+    "id", "org_id", "request_id", "key_id", "team_id", "model", "input_tokens",
+    "output_tokens", "cost_micros", "status_code", "latency_ms", "occurred_at",
 )  # fmt: skip
 _EVENT_TYPES = (
-    "bigint", "uuid", "uuid", "uuid", "text", "bigint", "bigint", "bigint", "integer",
-    "timestamptz",
+    "bigint", "uuid", "text", "uuid", "uuid", "text", "bigint", "bigint", "bigint", "integer",
+    "integer", "timestamptz",
 )  # fmt: skip
 
 

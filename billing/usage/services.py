@@ -62,21 +62,25 @@ def record_batch(raw_events: list, *, now: datetime | None = None) -> BatchResul
 
 
 def _as_written(new_events: list[Event], inserted: dict) -> list[tuple]:
-    """The events just inserted as rollups.add_to_rollups takes them (its EVENT_FIELDS)."""
-    return sorted(
-        (
-            inserted[(e.org_id, e.request_id)],
-            db_id(e.org_id),
-            db_id(e.key_id),
-            db_id(e.team_id),
-            e.model,
-            e.input_tokens,
-            e.output_tokens,
-            e.cost_micros,
-            e.status_code,
-            db_time(e.occurred_at),
-        )
-        for e in new_events
+    """The events just inserted as rollups.add_to_rollups takes them: their ids, then their
+    rows as written."""
+    return sorted((inserted[(e.org_id, e.request_id)], *_row(e)) for e in new_events)
+
+
+def _row(e: Event) -> tuple:
+    """An event as billing_usageevent's EVENT_COLUMNS take it."""
+    return (
+        db_id(e.org_id),
+        e.request_id,
+        db_id(e.key_id),
+        db_id(e.team_id),
+        e.model,
+        e.input_tokens,
+        e.output_tokens,
+        e.cost_micros,
+        e.status_code,
+        e.latency_ms,
+        db_time(e.occurred_at),
     )
 
 
@@ -103,11 +107,11 @@ def _count_traffic(accepted: list[tuple[int, Event]], inserted: dict) -> None:
         traffic.count_usage(org_id, traffic.DUPLICATE, duplicates)
 
 
-_EVENT_COLUMNS = (
+EVENT_COLUMNS = (
     "org_id, request_id, key_id, team_id, model, input_tokens, output_tokens, cost_micros,"
     " status_code, latency_ms, occurred_at"
 )
-_EVENT_TYPES = (
+EVENT_TYPES = (
     "uuid", "text", "uuid", "uuid", "text", "bigint", "bigint", "bigint", "integer", "integer",
     "timestamptz",
 )  # fmt: skip
@@ -118,27 +122,15 @@ def _insert_new(accepted: list[tuple[int, Event]], now: datetime) -> dict[tuple,
     # Sorted: two batches that share request ids must insert them in the same order, or each
     # waits on the other's uncommitted index entry (a deadlock).
     rows = [
-        (
-            db_id(e.org_id),
-            e.request_id,
-            db_id(e.key_id),
-            db_id(e.team_id),
-            e.model,
-            e.input_tokens,
-            e.output_tokens,
-            e.cost_micros,
-            e.status_code,
-            e.latency_ms,
-            db_time(e.occurred_at),
-        )
+        _row(e)
         for _, e in sorted(accepted, key=lambda item: (str(item[1].org_id), item[1].request_id))
     ]
-    table, params = batch_table(rows, _EVENT_TYPES)
+    table, params = batch_table(rows, EVENT_TYPES)
     with connection.cursor() as cursor:
         # WHERE true: SQLite would read ON CONFLICT as the join's ON.
         cursor.execute(
-            f"WITH batch ({_EVENT_COLUMNS}) AS ({table})"
-            f" INSERT INTO billing_usageevent ({_EVENT_COLUMNS}, received_at)"
+            f"WITH batch ({EVENT_COLUMNS}) AS ({table})"
+            f" INSERT INTO billing_usageevent ({EVENT_COLUMNS}, received_at)"
             f" SELECT *, %s FROM batch WHERE true"
             " ON CONFLICT (org_id, request_id) DO NOTHING RETURNING org_id, request_id, id",
             [*params, db_time(now)],
