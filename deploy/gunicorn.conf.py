@@ -15,7 +15,8 @@ bind = os.environ.get("BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_WORKERS", str(2 * multiprocessing.cpu_count() + 1)))
 worker_class = os.environ.get("WEB_WORKER_CLASS", "sync")
 # gunicorn runs gthread whenever threads > 1, whatever worker_class says: threads only for gthread.
-threads = int(os.environ.get("WEB_THREADS", "4")) if worker_class == "gthread" else 1
+threaded = worker_class in ("gthread", "gunicorn.workers.gthread.ThreadWorker")
+threads = int(os.environ.get("WEB_THREADS", "4")) if threaded else 1
 # Every response closes its connection (sync workers always do). A kept-alive connection that
 # the server closes after `keepalive` idle seconds races a gateway that sends its next request on
 # it at that moment: the gateway reads a reset and answers its client 503, since it may not

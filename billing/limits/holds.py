@@ -139,10 +139,10 @@ def place(
     input_tokens: int,
     max_output_tokens: int | None,
     now: datetime,
-) -> int:
+) -> int | None:
     """Reserves the request's worst case on the wallet and on every counter of its key and
-    team, or raises the 402 of the first that has no room. Runs inside authorize's
-    transaction. Returns the amount held (0 when this request id already holds)."""
+    team, or raises the 402 of the first that has no room. Returns the amount held, which may
+    be 0 (a free model), or None when this request id already held: nothing was written."""
     amount = hold_amount(
         scope.price, input_tokens=input_tokens, max_output_tokens=max_output_tokens
     )
@@ -158,7 +158,7 @@ def place(
     with nullcontext() if one_statement else transaction.atomic():
         fitted = hold_statements.reserve(scope, request_id, amount, now)
         if fitted is None:
-            return 0  # the gateway retried this request: its hold is already in place
+            return None  # the gateway retried this request: its hold is already in place
         _refuse_unless_all_fit(scope, fitted, now)
         if scope.model_budget is not None:
             _reserve_on_model(scope, scope.model_budget, amount, now)

@@ -19,7 +19,7 @@ def reserve(
     takes the hold back at once: a refused request reserves nothing. (Redis decides after the
     hold has committed, so the database keeps no row locked while Redis answers.)"""
     flow = None
-    placed = 0
+    placed = None  # the amount this call held, when it wrote a hold (0 for a free model)
     if asked.reports_usage and asked.model is not None:
         input_tokens, max_output_tokens = hold_inputs(asked)
         price = hold_price(row)
@@ -40,7 +40,7 @@ def reserve(
         if not decision.allowed:
             raise _refused(decision)
     except BaseException:
-        if placed:
+        if placed is not None:
             holds.take_back(org_id=row.org_id, request_id=request_id)
         raise
     return decision

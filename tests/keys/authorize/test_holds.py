@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 
+from billing.ledger.models import ModelPrice
 from billing.limits import holds
 from billing.limits.models import Counter, Hold
 from billing.limits.periods import LimitPeriod, period_bounds
@@ -243,6 +244,18 @@ def test_a_request_refused_by_requests_per_minute_holds_nothing(authorize, org):
     assert_denied(refused, 429, "rate_limit_exceeded", reset_at=True)
     assert list(Hold.objects.values_list("request_id", flat=True)) == [_request_id(allowed)]
     assert set(_held(org, key).values()) == {WORST_CASE_1000_IN}
+
+
+def test_a_free_request_refused_by_requests_per_minute_holds_nothing_either(authorize, org):
+    # A free model's hold is of 0 µ$: still a hold row, which the refusal must take back.
+    ModelPrice.objects.filter(model="gpt-4o-mini").update(input_per_million=0, output_per_million=0)
+    _, secret = make_key(org, name="free-rpm", rpm_limit=1)
+
+    allowed = _hold(authorize, secret)
+    refused = [_hold(authorize, secret) for _ in range(2)]
+
+    assert {r.status_code for r in refused} == {429}
+    assert list(Hold.objects.values_list("request_id", flat=True)) == [_request_id(allowed)]
 
 
 # A cap the hold would pass refuses the request with that cap's 402 and holds nothing
