@@ -52,6 +52,14 @@ def uninstall(schema_editor: BaseDatabaseSchemaEditor, table: str) -> None:
         schema_editor.execute(f"DROP TRIGGER IF EXISTS {table}_no_delete")
 
 
+def reinstall_on_sqlite(schema_editor: BaseDatabaseSchemaEditor, table: str) -> None:
+    """After a migration alters a column of `table`: SQLite does it by rebuilding the table,
+    which drops its triggers, so they are put back (PostgreSQL keeps them)."""
+    if schema_editor.connection.vendor == "sqlite":
+        uninstall(schema_editor, table)
+        install(schema_editor, table)
+
+
 def _sql(vendor: str, table: str, *, prunable=False) -> list[str]:
     message = f"{table} is append-only"
     if vendor == "postgresql":

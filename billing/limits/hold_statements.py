@@ -93,6 +93,12 @@ def _rows(scope, amount: int, now: datetime) -> list[_Row]:
     return rows
 
 
+def all_or_nothing() -> bool:
+    """Whether reserve() writes in one statement, all or nothing by itself (PostgreSQL); else
+    its caller's transaction must take back a refusal."""
+    return connection.vendor == "postgresql"
+
+
 def reserve(scope, request_id: str, amount: int, now: datetime) -> Reservations | None:
     """Writes the hold of `request_id` and its reservations on `scope` (a holds.HoldScope), all
     of them or, when one does not fit, none on PostgreSQL (on SQLite, in the caller's
@@ -100,12 +106,20 @@ def reserve(scope, request_id: str, amount: int, now: datetime) -> Reservations 
     gateway retried it), and nothing was written."""
     rows = _rows(scope, amount, now)
     hold = _hold_params(scope, request_id, amount, now)
-    if connection.vendor == "postgresql":
-        return _in_one_statement(hold, rows, amount)
+    if all_or_nothing():
+        return _in_one_statement(hold, [db_id(scope.org_id), request_id], rows, amount)
     return _one_by_one(hold, rows, amount)
 
 
-def _in_one_statement(hold: list, rows: list[_Row], amount: int) -> Reservations | None:
+def _add_held(row: _Row, condition: str) -> str:
+    return (
+        f"UPDATE {row.table} SET held_micros = held_micros + %s WHERE {row.where} AND {condition}"
+    )
+
+
+def _in_one_statement(
+    hold: list, held_before: list, rows: list[_Row], amount: int
+) -> Reservations | None:
     # `fit` locks each row (FOR UPDATE, in order; after a wait it reads the row as the other
     # transaction left it) and says whether the reservation fits; the hold is inserted only if
     # all do, and each reservation is written only if the hold was: all or nothing, in one
@@ -117,7 +131,7 @@ def _in_one_statement(hold: list, rows: list[_Row], amount: int) -> Reservations
     params = [p for row in rows for p in (*row.room_params, *row.where_params)]
     # A retried request id holds already: it reserves nothing, fitting or not.
     checks += ", EXISTS (SELECT 1 FROM billing_hold WHERE org_id = %s AND request_id = %s) AS again"
-    params += hold[1:3]
+    params += held_before
     fits = " AND ".join([*(f"f{i}" for i in range(len(rows))), "NOT again"])
     parts = [
         f"fit AS (SELECT {checks})",
@@ -125,10 +139,7 @@ def _in_one_statement(hold: list, rows: list[_Row], amount: int) -> Reservations
     ]
     params += hold
     for i, row in enumerate(rows):
-        parts.append(
-            f"u{i} AS (UPDATE {row.table} SET held_micros = held_micros + %s"
-            f" WHERE {row.where} AND EXISTS (SELECT 1 FROM h))"
-        )
+        parts.append(f"u{i} AS ({_add_held(row, 'EXISTS (SELECT 1 FROM h)')})")
         params += [amount, *row.where_params]
     outcomes = ", ".join(f"f{i}" for i in range(len(rows)))
     with connection.cursor() as cursor:
@@ -150,11 +161,7 @@ def _one_by_one(hold: list, rows: list[_Row], amount: int) -> Reservations | Non
             return None
         fitted: list[bool] = []
         for row in rows:
-            cursor.execute(
-                f"UPDATE {row.table} SET held_micros = held_micros + %s"
-                f" WHERE {row.where} AND {row.room}",
-                [amount, *row.where_params, *row.room_params],
-            )
+            cursor.execute(_add_held(row, row.room), [amount, *row.where_params, *row.room_params])
             fitted.append(cursor.rowcount == 1)
             if not fitted[-1]:
                 break

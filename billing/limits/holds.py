@@ -152,10 +152,10 @@ def place(
             resets.ensure_counter(
                 org_id=scope.org_id, **owner, kind=cap.kind, period=cap.period, tz=scope.tz, now=now
             )
-    # One statement on PostgreSQL is all or nothing by itself; a budget per model reserves after
-    # it, and SQLite writes one row at a time: those need a transaction to take back a refusal.
-    one_statement = connection.vendor == "postgresql" and scope.model_budget is None
-    with nullcontext() if one_statement else transaction.atomic():
+    # A budget per model reserves after the hold's writes: with one, or when those are not all
+    # or nothing by themselves (SQLite), a transaction takes back a refusal.
+    alone = hold_statements.all_or_nothing() and scope.model_budget is None
+    with nullcontext() if alone else transaction.atomic():
         fitted = hold_statements.reserve(scope, request_id, amount, now)
         if fitted is None:
             return None  # the gateway retried this request: its hold is already in place

@@ -5,11 +5,7 @@ from audit import append_only
 
 
 def reinstall_sqlite_triggers(apps, schema_editor):
-    # SQLite alters a column by rebuilding the table, which drops its triggers: put the
-    # append-only ones back (PostgreSQL only drops the constraints, and keeps them).
-    if schema_editor.connection.vendor == "sqlite":
-        append_only.uninstall(schema_editor, "billing_counterperiod")
-        append_only.install(schema_editor, "billing_counterperiod")
+    append_only.reinstall_on_sqlite(schema_editor, "billing_counterperiod")
 
 
 class Migration(migrations.Migration):
