@@ -2,9 +2,10 @@
 hour, summed from the usage events, so that usage pages and the usage API read a few rows per
 hour instead of every request.
 
-Two ways in, one statement each, the same on PostgreSQL and SQLite:
-- record_batch adds the events it has just inserted (`add_to_rollups`, in the batch's
-  transaction). A repeated request id is never inserted, so it is never counted.
+Two ways in:
+- record_batch adds the events it has just inserted, in the batch's transaction: on PostgreSQL
+  in the very statement that inserts them (`adding`, a data-modifying WITH), on SQLite in the
+  next (`add_to_rollups`). A repeated request id is never inserted, so it is never counted.
 - `rebuild_rollups` recomputes a range from the events (delete, then insert), so running it
   twice gives the same rows.
 """
@@ -42,8 +43,10 @@ _INSERT_SELECT = (
     " SUM(CASE WHEN e.status_code >= 400 THEN 1 ELSE 0 END) AS errors"
     " FROM {source} e WHERE {where} GROUP BY e.org_id, e.key_id, e.model, 4"
     ") g JOIN {source} first ON first.id = g.first_id"
-    # SQLite needs a WHERE before ON CONFLICT in an INSERT … SELECT (its parser's rule).
-    " WHERE 1 = 1 ON CONFLICT (key_id, model, hour) DO UPDATE SET {sets}"
+    # SQLite needs a WHERE before ON CONFLICT in an INSERT … SELECT (its parser's rule). The
+    # rows are taken, and so locked, in one order, whichever batch adds to them.
+    " WHERE 1 = 1 ORDER BY g.key_id, g.model, g.hour"
+    " ON CONFLICT (key_id, model, hour) DO UPDATE SET {sets}"
 )
 # What add_to_rollups takes of each event just inserted: its id, then its row as
 # billing.usage.services wrote it (types for PostgreSQL's arrays).
@@ -75,6 +78,13 @@ def _insert_select(where: str, *, add: bool, source: str = "billing_usageevent")
     )
 
 
+def adding(source: str) -> str:
+    """The INSERT that adds the events of `source`, a WITH of just-inserted events (the columns
+    of EVENT_FIELDS), to their hours' rollups: on PostgreSQL record_batch makes it part of the
+    statement that inserts them, so the batch goes to the database once."""
+    return _insert_select("1 = 1", add=True, source=source)
+
+
 def add_to_rollups(cursor, events: list[tuple]) -> None:
     """Adds just-inserted events (tuples of EVENT_FIELDS, as written) to their hours' rollups,
     in one statement, from the batch in hand: nothing is read back from the events' table (its
@@ -84,8 +94,7 @@ def add_to_rollups(cursor, events: list[tuple]) -> None:
         return
     table, params = batch_table(events, _EVENT_TYPES)
     cursor.execute(
-        f"WITH batch ({', '.join(EVENT_FIELDS)}) AS ({table}) "
-        + _insert_select("1 = 1", add=True, source="batch"),
+        f"WITH batch ({', '.join(EVENT_FIELDS)}) AS ({table}) " + adding("batch"),
         params,
     )
 

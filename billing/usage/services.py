@@ -2,8 +2,9 @@
 
 A batch is checked first (billing.usage.events), then written in one transaction of set-based
 statements: the new events are inserted in one statement (a repeated request id is skipped by
-the unique index, so it counts nothing), then their wallets and counters change by the batch's
-sums (billing.usage.counters) and the hourly rollups take the rows inserted.
+the unique index, so it counts nothing), which on PostgreSQL also adds the rows it inserted to
+the hourly rollups (SQLite: the next statement does), then their wallets and counters change by
+the batch's sums (billing.usage.counters).
 """
 
 import uuid
@@ -45,10 +46,11 @@ def record_batch(raw_events: list, *, now: datetime | None = None) -> BatchResul
         new_events = [e for _, e in accepted if (e.org_id, e.request_id) in inserted]
         settle: set[str] = set()
         if new_events:
+            if not all_in_one_statement():
+                # The hourly rollups of the usage pages, from exactly the rows inserted above.
+                with connection.cursor() as cursor:
+                    rollups.add_to_rollups(cursor, _as_written(new_events, inserted))
             settle = counters.apply(new_events, keys, now)
-            # The hourly rollups of the usage pages, from exactly the rows inserted above.
-            with connection.cursor() as cursor:
-                rollups.add_to_rollups(cursor, _as_written(new_events, inserted))
     _count_traffic(accepted, inserted)
     _settle_rate_limits(new_events, settle)
     for index, event in accepted:
@@ -117,8 +119,15 @@ EVENT_TYPES = (
 )  # fmt: skip
 
 
+def all_in_one_statement() -> bool:
+    """Whether the events' INSERT also adds them to the rollups (a data-modifying WITH, which
+    PostgreSQL has and SQLite has not)."""
+    return connection.vendor == "postgresql"
+
+
 def _insert_new(accepted: list[tuple[int, Event]], now: datetime) -> dict[tuple, int]:
-    """Inserts the events not seen before; returns {(org id, request id): event id} of those."""
+    """Inserts the events not seen before, and on PostgreSQL adds them to the rollups in the
+    same statement; returns {(org id, request id): event id} of those."""
     # Sorted: two batches that share request ids must insert them in the same order, or each
     # waits on the other's uncommitted index entry (a deadlock).
     rows = [
@@ -126,13 +135,20 @@ def _insert_new(accepted: list[tuple[int, Event]], now: datetime) -> dict[tuple,
         for _, e in sorted(accepted, key=lambda item: (str(item[1].org_id), item[1].request_id))
     ]
     table, params = batch_table(rows, EVENT_TYPES)
-    with connection.cursor() as cursor:
-        # WHERE true: SQLite would read ON CONFLICT as the join's ON.
-        cursor.execute(
-            f"WITH batch ({EVENT_COLUMNS}) AS ({table})"
-            f" INSERT INTO billing_usageevent ({EVENT_COLUMNS}, received_at)"
-            f" SELECT *, %s FROM batch WHERE true"
-            " ON CONFLICT (org_id, request_id) DO NOTHING RETURNING org_id, request_id, id",
-            [*params, db_time(now)],
+    # WHERE true: SQLite would read ON CONFLICT as the join's ON.
+    insert = (
+        f"INSERT INTO billing_usageevent ({EVENT_COLUMNS}, received_at)"
+        " SELECT *, %s FROM batch WHERE true ON CONFLICT (org_id, request_id) DO NOTHING"
+    )
+    if all_in_one_statement():
+        # The rollups read the rows the INSERT returns: the batch goes to the database once.
+        sql = (
+            f"WITH batch ({EVENT_COLUMNS}) AS ({table}), new AS ({insert}"
+            f" RETURNING id, {EVENT_COLUMNS}), added AS ({rollups.adding('new')})"
+            " SELECT org_id, request_id, id FROM new"
         )
+    else:
+        sql = f"WITH batch ({EVENT_COLUMNS}) AS ({table}) {insert} RETURNING org_id, request_id, id"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, db_time(now)])
         return {(as_uuid(org_id), request_id): id_ for org_id, request_id, id_ in cursor.fetchall()}

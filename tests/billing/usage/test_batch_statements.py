@@ -47,3 +47,14 @@ def test_a_batch_of_300_runs_the_statements_of_a_batch_of_3(org, team):
     assert max(len(text) for text in statements) < 3_000
     # The rollups come from the batch in hand: no statement reads the events back.
     assert not any("FROM billing_usageevent" in text for text in statements)
+
+
+def test_the_events_and_their_rollups_go_to_the_database_in_one_statement(org, team):
+    keys = [make_key(org, name=f"k{i}", team=team)[0] for i in range(3)]
+    batch = [event(keys[i % 3], f"one-{i}", AT - timedelta(minutes=i)) for i in range(30)]
+
+    statements = _statements_of(batch)
+
+    (rollups,) = [text for text in statements if "billing_usagehourly" in text]
+    assert "INSERT INTO billing_usageevent" in rollups
+    assert sum("billing_usageevent" in text for text in statements) == 1
