@@ -22,7 +22,7 @@ from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from billing.dbvalues import batch_table
+from billing.dbvalues import batch_cursor, batch_table
 from billing.usage.services import EVENT_COLUMNS, EVENT_TYPES
 from config.urls import machine
 from config.urls import urlpatterns as console
@@ -76,7 +76,7 @@ def usage_floor(request: HttpRequest) -> JsonResponse:
     # As the console writes its events: one array per column (billing.dbvalues.batch_table),
     # the fastest plain INSERT of a batch through psycopg.
     table, params = batch_table(rows, EVENT_TYPES)
-    with connection.cursor() as cursor:
+    with batch_cursor() as cursor:
         cursor.execute(
             f"WITH batch ({EVENT_COLUMNS}) AS ({table})"  # noqa: S608 (constants)
             f" INSERT INTO bench_floor_usageevent ({EVENT_COLUMNS}, received_at)"

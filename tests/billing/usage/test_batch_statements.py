@@ -4,6 +4,7 @@ its text is long, which took some 40 % of a batch of 1,000 when each value had i
 
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 import pytest
 from django.db import connection
 
@@ -58,3 +59,23 @@ def test_the_events_and_their_rollups_go_to_the_database_in_one_statement(org, t
     (rollups,) = [text for text in statements if "billing_usagehourly" in text]
     assert "INSERT INTO billing_usageevent" in rollups
     assert sum("billing_usageevent" in text for text in statements) == 1
+
+
+def test_a_batch_goes_as_binary_arrays_bound_on_the_server(org, team):
+    """Django's cursors bind on the client: each array as text, parsed again by the server
+    (18 ms for a batch of 1,000 events; 5 in binary)."""
+    key, _ = make_key(org, name="k", team=team)
+    seen = []
+
+    def capture(execute, sql, params, many, context):
+        if "FROM unnest(" in sql:
+            seen.append((type(context["cursor"].cursor), sql))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(capture):
+        record(event(key, "bin-1", AT), event(key, "bin-2", AT))
+
+    assert len(seen) >= 3  # the events, the counters created and added to
+    for cursor_type, sql in seen:
+        assert not issubclass(cursor_type, psycopg.ClientCursor), sql
+        assert "%s::" not in sql
