@@ -151,8 +151,14 @@ class CounterPeriod(models.Model):
     # at its COMMIT cost as much as the copy itself. The rows are copies of counters whose own
     # references the database checks.
     org = models.ForeignKey(Org, on_delete=models.PROTECT, db_constraint=False, related_name="+")
+    # No index of their own for `counter` and `key`: counter_period_once and
+    # counter_period_key_idx begin with them (a reset writes each index of 200,000 rows).
     counter = models.ForeignKey(
-        Counter, on_delete=models.DO_NOTHING, db_constraint=False, related_name="periods"
+        Counter,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="periods",
     )
     key = models.ForeignKey(
         "keys.Key",
@@ -160,6 +166,7 @@ class CounterPeriod(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         db_constraint=False,
+        db_index=False,
         related_name="+",
     )
     team = models.ForeignKey(
