@@ -74,13 +74,18 @@ def apply(events: list[Event], keys: dict[uuid.UUID, KeyFacts], now: datetime) -
 def _deltas(events: list[Event], now: datetime) -> Deltas:
     """The batch's spend and tokens, and the holds it closes, per wallet, key and team."""
     deltas = Deltas()
+    # Summed per key first (an event's org and team are its key's): one lookup per event.
+    per_key: dict = defaultdict(lambda: [0, 0])
     for e in events:
-        tokens = e.input_tokens + e.output_tokens
-        owners = [(deltas.wallets, e.org_id), (deltas.keys, e.key_id)]
-        if e.team_id is not None:
-            owners.append((deltas.teams, e.team_id))
+        sums = per_key[(e.org_id, e.key_id, e.team_id)]
+        sums[0] += e.cost_micros
+        sums[1] += e.input_tokens + e.output_tokens
+    for (org_id, key_id, team_id), (spend, tokens) in per_key.items():
+        owners = [(deltas.wallets, org_id), (deltas.keys, key_id)]
+        if team_id is not None:
+            owners.append((deltas.teams, team_id))
         for bucket, owner in owners:
-            bucket[owner].spend += e.cost_micros
+            bucket[owner].spend += spend
             bucket[owner].tokens += tokens
     for org_id, key_id, team_id, amount, model, request_id, rate_limited in _close_holds(
         events, now
