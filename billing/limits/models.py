@@ -100,11 +100,24 @@ class Hold(models.Model):
     HOLD_TTL passes (docs/contract.md section 2)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    org = models.ForeignKey(Org, on_delete=models.PROTECT, related_name="+")
+    # References kept by the code, as a usage event's (billing.usage.models.UsageEvent): a hold
+    # is placed only for the key authorize has just read, and on_delete is Django's. A database
+    # foreign key checked the org, key and team of every hold, one lookup each, on authorize's
+    # path. `org` has no index of its own: hold_unique_request begins with it.
+    org = models.ForeignKey(
+        Org, on_delete=models.PROTECT, db_constraint=False, db_index=False, related_name="+"
+    )
     request_id = models.CharField(max_length=100)
-    key = models.ForeignKey("keys.Key", on_delete=models.PROTECT, related_name="+")
+    key = models.ForeignKey(
+        "keys.Key", on_delete=models.PROTECT, db_constraint=False, related_name="+"
+    )
     team = models.ForeignKey(
-        Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        Team,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        db_constraint=False,
+        related_name="+",
     )
     amount_micros = models.BigIntegerField()
     created_at = models.DateTimeField(default=timezone.now)
