@@ -8,6 +8,7 @@ from decimal import Decimal
 from functools import cache
 
 import psycopg
+from django.conf import settings
 from django.db import connection
 from django.utils.dateparse import parse_datetime
 
@@ -76,19 +77,58 @@ def as_dict(value) -> dict:
 # SQLite, which has no arrays, takes a placeholder per value.
 
 
+class _Bound(psycopg.Cursor):
+    """A cursor that binds its parameters on the server. It prepares its statements only when
+    `prepared` (psycopg keeps them per connection, so PostgreSQL plans each one once); else it
+    never runs one as prepared, even one prepared on its connection before."""
+
+    prepared = False
+
+    def execute(self, query, params=None, *, prepare=None, binary=None):
+        if self.prepared and self.connection.prepare_threshold is None:
+            # Django turns psycopg's preparing off (prepare_threshold None), which refuses even
+            # an explicit prepare=True. A threshold no statement reaches turns it back on for
+            # the statements that ask, and for no other.
+            self.connection.prepare_threshold = 2**31
+        return super().execute(query, params, prepare=self.prepared, binary=binary)
+
+
+class _Prepared(_Bound):
+    prepared = True
+
+
+def _server_cursor(cursor_class: type[_Bound]):
+    # Wrapped as Django wraps its own cursors, so that its query log and execute wrappers see
+    # the statements.
+    connection.ensure_connection()
+    bound = cursor_class(connection.connection)
+    if connection.queries_logged:
+        return connection.make_debug_cursor(bound)
+    return connection.make_cursor(bound)
+
+
 def batch_cursor():
     """The cursor of statements with batch_table's parameters: on PostgreSQL one that binds
     them on the server, in binary. Django's cursors bind on the client, which writes each array
     out as text that the server parses again: 18 ms for the 11 arrays of a batch of 1,000
-    events, 5 ms in binary. Wrapped as Django wraps its own, so that its query log and execute
-    wrappers see the statements."""
+    events, 5 ms in binary."""
     if not _postgresql():
         return connection.cursor()
-    connection.ensure_connection()
-    bound = psycopg.Cursor(connection.connection)
-    if connection.queries_logged:
-        return connection.make_debug_cursor(bound)
-    return connection.make_cursor(bound)
+    return _server_cursor(_Bound)
+
+
+def prepared_cursor():
+    """The cursor of a hot statement run with other values on every request (authorize's key
+    query, a hold): on
+    PostgreSQL, unless DB_PREPARED_STATEMENTS is off (a pooler in transaction mode), it is
+    prepared once per connection. Planning a hold's statement, with its four locked rows, took
+    more time than running it (issue 15)."""
+    if not _postgresql():
+        return connection.cursor()
+    # While Django logs the queries (DEBUG, the tests' query counts), the statements run
+    # unprepared: psycopg keeps no text of a prepared statement's run for Django's log.
+    prepare = settings.DB_PREPARED_STATEMENTS and not connection.queries_logged
+    return _server_cursor(_Prepared if prepare else _Bound)
 
 
 def batch_table(rows: list[tuple], pg_types: tuple[str, ...]) -> tuple[str, list]:

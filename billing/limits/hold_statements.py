@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import connection
 
-from billing.dbvalues import db_id, db_time
+from billing.dbvalues import db_id, db_time, prepared_cursor
 from billing.money import money_to_micros
 
 
@@ -60,7 +60,7 @@ def _hold_params(scope, request_id: str, amount: int, now: datetime) -> list:
 # them.
 _WALLET_ROOM = "balance_micros - held_micros - %s >= 0"
 _COUNTER_ROOM = (
-    "(%s IS NULL OR (CASE WHEN period_end IS NOT NULL AND period_end <= %s THEN 0"
+    "(CAST(%s AS bigint) IS NULL OR (CASE WHEN period_end IS NOT NULL AND period_end <= %s THEN 0"
     " ELSE spend_micros END) + held_micros + %s <= %s)"
 )
 
@@ -142,7 +142,7 @@ def _in_one_statement(
         parts.append(f"u{i} AS ({_add_held(row, 'EXISTS (SELECT 1 FROM h)')})")
         params += [amount, *row.where_params]
     outcomes = ", ".join(f"f{i}" for i in range(len(rows)))
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             f"WITH {', '.join(parts)} SELECT again, (SELECT count(*) FROM h), {outcomes} FROM fit",
             params,

@@ -5,7 +5,6 @@ cached, so a disabled, deleted or rotated key is refused from the very next requ
 """
 
 import uuid
-import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -13,14 +12,23 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import connection
 
-from billing.dbvalues import as_decimal, as_dict, as_list, as_time, as_uuid, db_id, db_time
+from billing.dbvalues import (
+    as_decimal,
+    as_dict,
+    as_list,
+    as_time,
+    as_uuid,
+    db_id,
+    db_time,
+    prepared_cursor,
+)
 from billing.limits.holds import CounterUse
 from keys.models import increase_of
 
 # One query: the key (by its current or grace hash), its org, plan, wallet, team, counters, and
 # the price of the model asked for, with whether the plan allows it. Every join is one index
-# lookup; on PostgreSQL the statement is prepared (see _execute_key_query), since planning
-# nine joins costs several times more than running them.
+# lookup; on PostgreSQL the statement is prepared, with a generic plan (config.settings), since
+# planning nine joins costs several times more than running them.
 _KEY_QUERY = """
 SELECT k.id, k.org_id, k.team_id, k.name, k.user_id, k.type, k.profile, k.status, k.expires_at,
        k.model_scope, k.monthly_spend_cap, k.cost_limit, k.token_limit, k.limit_period,
@@ -121,37 +129,17 @@ class KeyRow:
         )
 
 
-# On PostgreSQL the key query runs as a prepared statement with a generic plan, prepared once
-# per connection.
-_PREPARED_NAME = "gc_authorize_key"
-_prepared_on: "weakref.WeakSet" = weakref.WeakSet()
-
-
-def _prepared_sql() -> str:
-    body = _KEY_QUERY.replace("%(model)s", "$1").replace("%(hash)s", "$2").replace("%(now)s", "$3")
-    return f"PREPARE {_PREPARED_NAME} (text, text, timestamptz) AS " + body.replace("%", "%%")
-
-
 def _execute_key_query(cursor, key_hash: str, model: str | None, now: datetime) -> None:
     # PostgreSQL's text holds no NUL, so no priced model has one: such a name is looked up as
     # no model ("", which matches none) and refused as model_not_allowed, not a database error.
     if model and "\x00" in model:
         model = ""
-    if connection.vendor != "postgresql" or not settings.DB_PREPARED_STATEMENTS:
-        cursor.execute(_KEY_QUERY, {"model": model or "", "hash": key_hash, "now": db_time(now)})
-        return
-    raw = connection.connection
-    if raw not in _prepared_on:
-        # Only this statement is ever prepared (Django prepares none), so the session-wide
-        # setting touches nothing else.
-        cursor.execute("SET plan_cache_mode = force_generic_plan")
-        cursor.execute(_prepared_sql())
-        _prepared_on.add(raw)
-    cursor.execute(f"EXECUTE {_PREPARED_NAME} (%s, %s, %s)", [model or "", key_hash, now])
+    cursor.execute(_KEY_QUERY, {"model": model or "", "hash": key_hash, "now": db_time(now)})
 
 
 def fetch_key(key_hash: str, model: str | None, now: datetime) -> KeyRow | None:
-    with connection.cursor() as cursor:
+    # Prepared once per PostgreSQL connection (billing.dbvalues.prepared_cursor).
+    with prepared_cursor() as cursor:
         _execute_key_query(cursor, key_hash, model, now)
         rows = cursor.fetchall()
     if not rows:
