@@ -385,13 +385,20 @@ def measure_latency(repeat: int, plaintext: str) -> dict:
 
 def measure_usage(repeat: int, key_ids: list[str], org_id: str) -> dict:
     """Usage batches of 1,000 from 4 writers, against the same batches written by a plain
-    INSERT into a table of the same shape (/bench/floor/usage); then every counter checked."""
-    batches = {"writers": 4, "batches": 5, "size": 1000}
+    INSERT into a table of the same shape (/bench/floor/usage); then every counter checked.
+    Each side runs for some seconds (the floor, four times as fast, writes twice as many
+    batches): 5 batches a writer gave the floor a fifth of a second, and spreads of 40 %."""
     runs = in_turn(
         repeat,
         {
-            "usage": lambda: post_usage(key_ids, **batches),
-            "raw": lambda: post_usage(key_ids, **batches, path=f"/bench/floor/usage?org={org_id}"),
+            "usage": lambda: post_usage(key_ids, writers=4, batches=10, size=1000),
+            "raw": lambda: post_usage(
+                key_ids,
+                writers=4,
+                batches=20,
+                size=1000,
+                path=f"/bench/floor/usage?org={org_id}",
+            ),
         },
     )
     usage = runs["usage"][1] / runs["usage"][0]
