@@ -25,14 +25,16 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import floors
 import gateway
 import machine
 import pages
+import seeding
 import steady
+import usage_load
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results.json"
@@ -77,6 +79,11 @@ SERVER_ENV = {**ENV, "DJANGO_SETTINGS_MODULE": "bench.server_settings"}
 sys.path.insert(0, str(ROOT))
 
 
+def post_usage(key_ids: list[str], **batches) -> tuple[float, int]:
+    """bench/usage_load.py's batches, to this bench's server."""
+    return usage_load.post_usage(key_ids, port=PORT, token=GATEWAY_TOKEN, **batches)
+
+
 def sh(*args: str, **kwargs) -> str:
     return subprocess.run(
         args, check=True, capture_output=True, text=True, env=ENV, **kwargs
@@ -96,105 +103,6 @@ def prepare_database() -> None:
     )
     sh("psql", "-h", "127.0.0.1", "-U", "postgres", "-q", "-c", f"CREATE DATABASE {DB_NAME}")
     sh(str(ROOT / ".venv/bin/python"), "manage.py", "migrate", "--no-input", "-v0", cwd=ROOT)
-
-
-def bench_key(**fields):
-    """A key as the console stores one (hash, display prefix, last four), not yet saved, and its
-    plaintext: the bench saves its keys in bulk."""
-    from gateway_console import secret
-    from keys.models import Key
-
-    plaintext = secret.new_secret()
-    key = Key(
-        secret_hash=secret.secret_hash(plaintext),
-        display_prefix=secret.display_prefix(plaintext),
-        last4=secret.last4(plaintext),
-        **fields,
-    )
-    return key, plaintext
-
-
-def seed() -> dict:
-    """An org with a plan, prices, a funded wallet, two teams and KEYS keys (bulk, as the
-    console stores them: hash, display prefix, last four)."""
-    import django
-
-    django.setup()
-    from decimal import Decimal
-
-    from billing.ledger.models import ModelPrice, Plan, Wallet
-    from gateway_console.models import Org, Team
-    from keys.models import Key
-
-    plan = Plan.objects.create(name="bench", price_multiplier=Decimal("1.20"))
-    ModelPrice.objects.create(
-        model="gpt-4o-mini",
-        input_per_million=Decimal("0.15"),
-        output_per_million=Decimal("0.60"),
-        max_output_tokens=16384,
-    )
-    org = Org.objects.create(name="Bench", slug="bench", plan=plan, timezone="Europe/Berlin")
-    Wallet.objects.create(org=org, balance_micros=10**15)
-    teams = [Team.objects.create(org=org, name=f"team-{i}") for i in range(2)]
-    plaintexts = []
-    rows = []
-    for i in range(KEYS):
-        key, plaintext = bench_key(
-            org=org,
-            team=teams[i % 2],
-            name=f"bench-{i}",
-            monthly_spend_cap=Decimal("1000000") if i % 2 else None,
-        )
-        plaintexts.append(plaintext)
-        rows.append(key)
-    Key.objects.bulk_create(rows, batch_size=2000)
-    ids = list(Key.objects.filter(org=org).order_by("name").values_list("id", flat=True))
-    return {"plaintexts": plaintexts, "key_ids": [str(i) for i in ids]}
-
-
-def seed_compared_keys() -> dict:
-    """COMPARED_KEYS keys with no control, and COMPARED_KEYS with every per-key control set so
-    that the bench's requests pass: an allowlist with CLIENT_IP, a model scope with the model
-    asked for, caps, budgets per model, a token limit and a rate limit that no run reaches, a running temporary
-    increase, an expiry, and a rotation schedule (which authorize does not read). In seed()'s
-    org, apart from its keys (`make soak` seeds those too), in bulk like them. Tokens per
-    minute and requests in flight are left out: they hold on a gateway that reports usage
-    (a hold in the database per request, and a usage event to end it), which these requests
-    do not; authorize_hold figures measure that path."""
-    from decimal import Decimal
-
-    from gateway_console.models import Org
-    from keys.models import IncreasableCap, Key
-
-    org = Org.objects.get(slug="bench")
-    teams = list(org.teams.order_by("name"))
-    now = datetime.now(UTC)
-    every_control = {
-        "allowed_ips": ["198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32"],
-        "model_scope": ["gpt-4o", "gpt-4o-mini"],
-        "monthly_spend_cap": Decimal("1000000"),
-        "cost_limit": Decimal("1000000"),
-        "token_limit": 10**12,
-        "rpm_limit": 1_000_000,
-        "model_budgets": {"gpt-4o": "1000000.000000", "gpt-4o-mini": "1000000.000000"},
-        "increase_cap": IncreasableCap.MONTHLY_SPEND_CAP,
-        "increase_amount": Decimal("1000"),
-        "increase_until": now + timedelta(days=30),
-        "expires_at": now + timedelta(days=365),
-        "rotate_every_days": 90,
-        "rotation_overlap_hours": 24,
-    }
-    plaintexts: dict[str, list[str]] = {"none": [], "controls": []}
-    rows = []
-    for kind, controls in (("none", {}), ("controls", every_control)):
-        for i in range(COMPARED_KEYS):
-            key, plaintext = bench_key(
-                org=org, team=teams[i % 2], name=f"bench-{kind}-{i}", **controls
-            )
-            plaintexts[kind].append(plaintext)
-            rows.append(key)
-    Key.objects.bulk_create(rows, batch_size=2000)
-    return plaintexts
 
 
 class Server:
@@ -407,7 +315,7 @@ def measure_usage(repeat: int, key_ids: list[str], org_id: str) -> dict:
         "usage_events_per_s": round(usage),
         "raw_insert_rows_per_s": round(raw),
         "usage_vs_raw_insert_ratio": round(usage / raw, 3),
-        "usage_counters_exact": check_counters_exact(),
+        "usage_counters_exact": usage_load.check_counters_exact(),
     }
 
 
@@ -542,83 +450,6 @@ def fixed_rate_latency(
     }
 
 
-def post_usage(
-    key_ids: list[str],
-    *,
-    writers: int,
-    batches: int,
-    size: int,
-    path: str = "/api/v1/gateway/usage",
-) -> tuple[float, int]:
-    """Time and events of `writers` clients posting `batches` batches of `size` events each,
-    to the usage endpoint or (`path`) to its floor."""
-    now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-    run = secrets.token_hex(4)
-    failures = []
-
-    def writer(n: int) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=60)
-        for b in range(batches):
-            events = [
-                {
-                    "request_id": f"{run}-w{n}-b{b}-e{e}",
-                    "key_id": key_ids[(n * 7919 + b * 104729 + e) % 200],
-                    "model": "gpt-4o-mini",
-                    "input_tokens": 1000 + e % 97,
-                    "output_tokens": 200 + e % 13,
-                    "status_code": 200,
-                    "latency_ms": 800,
-                    "occurred_at": now,
-                }
-                for e in range(size)
-            ]
-            conn.request(
-                "POST",
-                path,
-                body=json.dumps({"events": events}),
-                headers={"X-Gateway-Token": GATEWAY_TOKEN, "Content-Type": "application/json"},
-            )
-            response = conn.getresponse()
-            body = json.loads(response.read())
-            if response.status != 200 or body["recorded"] != size:
-                failures.append((response.status, body.get("recorded")))
-
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(writers)]
-    started = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - started
-    if failures:
-        raise RuntimeError(f"usage batches failed: {failures[:3]}")
-    return elapsed, writers * batches * size
-
-
-def check_counters_exact() -> bool:
-    """Every key's counters, every team's and the wallet equal the sums of the usage events."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("""
-            SELECT count(*) FROM billing_counter c
-            JOIN (SELECT key_id, sum(cost_micros) s, sum(input_tokens + output_tokens) t
-                  FROM billing_usageevent GROUP BY key_id) u ON u.key_id = c.key_id
-            WHERE c.spend_micros <> u.s OR c.tokens <> u.t""")
-        key_mismatches = cursor.fetchone()[0]
-        cursor.execute("""
-            SELECT count(*) FROM billing_counter c
-            JOIN (SELECT team_id, sum(cost_micros) s FROM billing_usageevent GROUP BY team_id) u
-              ON u.team_id = c.team_id
-            WHERE c.spend_micros <> u.s""")
-        team_mismatches = cursor.fetchone()[0]
-        cursor.execute("""
-            SELECT w.balance_micros = 1000000000000000 - (SELECT coalesce(sum(cost_micros), 0) FROM billing_usageevent),
-                   w.held_micros FROM billing_wallet w""")
-        wallet_ok, held = cursor.fetchone()
-    return key_mismatches == 0 and team_mismatches == 0 and bool(wallet_ok) and held == 0
-
-
 def _wait_for_quiet(holds, *, quiet: float = 1.0, limit: float = 15.0) -> None:
     """Returns once the count of `holds` has not changed for `quiet` seconds (or after
     `limit` seconds)."""
@@ -676,58 +507,6 @@ def _gateway_once(gateways: gateway.Gateways, *, warm_up: bool) -> dict:
 RESET_KEYS = 100_000
 
 
-def seed_ended_periods(keys: int) -> str:
-    """A new org (Europe/Berlin) whose `keys` keys (half monthly, half daily, across two
-    weekly teams) each have a month and a limit counter, and whose teams have one, all in a
-    period that ended an hour ago. Set-based (generate_series), then ANALYZE, as autovacuum
-    would after such a load. Returns the org's id."""
-    from django.db import connection
-
-    label = secrets.token_hex(4)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO gateway_console_org"
-            " (id, name, slug, timezone, require_two_factor, created_at)"
-            " VALUES (gen_random_uuid(), %s, %s, 'Europe/Berlin', false, now()) RETURNING id",
-            [f"Resets {label}", f"resets-{label}"],
-        )
-        org_id = cursor.fetchone()[0]
-        cursor.execute(
-            "INSERT INTO gateway_console_team (id, org_id, name, limit_period, created_at)"
-            " SELECT gen_random_uuid(), %s, 'resets-' || g, 'weekly', now()"
-            " FROM generate_series(1, 2) g",
-            [org_id],
-        )
-        cursor.execute(
-            "INSERT INTO keys_key (id, org_id, team_id, name, user_id, type, profile, secret_hash,"
-            " display_prefix, last4, status, model_scope, allowed_ips, increase_cap, leaked_url,"
-            " rotation_overlap_hours, limit_period, model_budgets, created_at, updated_at)"
-            " SELECT gen_random_uuid(), %(org)s,"
-            " (SELECT id FROM gateway_console_team WHERE org_id = %(org)s"
-            "  ORDER BY name OFFSET g %% 2 LIMIT 1),"
-            " 'reset-' || g, '', 'standard', '', md5(%(label)s || g) || md5(g || %(label)s),"
-            " 'sk-gw-reset', 'abcd', 'active', '[]', '[]', '', '', 0,"
-            " CASE WHEN g %% 2 = 0 THEN 'monthly' ELSE 'daily' END, '{}', now(), now()"
-            " FROM generate_series(1, %(keys)s) g",
-            {"org": org_id, "label": label, "keys": keys},
-        )
-        cursor.execute(
-            "INSERT INTO billing_counter (org_id, key_id, team_id, kind, period_start, period_end,"
-            " spend_micros, tokens, held_micros)"
-            " SELECT k.org_id, k.id, NULL, kind, now() - interval '40 days', now() - interval '1 hour',"
-            " 1000 + (random() * 1000)::int, 100, 0"
-            " FROM keys_key k CROSS JOIN (VALUES ('month'), ('limit')) AS kinds (kind)"
-            " WHERE k.org_id = %(org)s"
-            " UNION ALL"
-            " SELECT org_id, NULL, id, 'limit', now() - interval '40 days', now() - interval '1 hour',"
-            " 5000, 500, 0 FROM gateway_console_team WHERE org_id = %(org)s",
-            {"org": org_id},
-        )
-        for table in ("keys_key", "gateway_console_team", "billing_counter"):
-            cursor.execute(f"ANALYZE {table}")
-    return str(org_id)
-
-
 def measure_resets() -> tuple[list[dict], dict]:
     """reset_periods_due once for 1,000 keys (its statement count only) and REPEATS times for
     100,000 (each in an org of its own): its time and statement count (which must not differ
@@ -750,12 +529,12 @@ def measure_resets() -> tuple[list[dict], dict]:
             raise RuntimeError(f"the reset moved {moved} counters, not {2 * keys + 2}")
         return elapsed, len(statements)
 
-    seed_ended_periods(1_000)
+    seeding.seed_ended_periods(1_000)
     fixed = {"reset_queries_1k": reset(1_000)[1]}
     runs = []
     for repeat in range(steady.REPEATS):
         print(f"  repeat {repeat + 1}/{steady.REPEATS}…", flush=True)
-        org_id = seed_ended_periods(RESET_KEYS)
+        org_id = seeding.seed_ended_periods(RESET_KEYS)
         floors.vacuum("billing_counter")
         raw, rows = floors.raw_update_counters(org_id)
         if rows != 2 * RESET_KEYS + 2:
@@ -791,8 +570,8 @@ def prepare() -> tuple[dict, dict]:
     """The bench's database, its keys, the floor tables and the wrk scripts."""
     print(f"Preparing {DB_NAME} with {KEYS + 2 * COMPARED_KEYS:,} keys…", flush=True)
     prepare_database()
-    data = seed()
-    compared = seed_compared_keys()
+    data = seeding.seed(KEYS)
+    compared = seeding.seed_compared_keys(COMPARED_KEYS)
     floors.create_tables()
     org_id, hold_keys = floors.hold_keys(1000)
     data["org_id"] = org_id

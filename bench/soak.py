@@ -42,6 +42,7 @@ os.environ.setdefault("BENCH_DATABASE", "gateway_console_soak")
 
 import gateway
 import run
+import seeding
 
 SECONDS = int(os.environ.get("SOAK_SECONDS", "600"))
 AUTHORIZE_RATE = int(os.environ.get("SOAK_AUTHORIZE_RATE", "200"))
@@ -67,7 +68,7 @@ def prepare() -> dict:
     """bench/run.py's database and keys; then the wallet funded through its ledger (a top-up,
     so that wallet = ledger from the start), and the capped and rate-limited keys."""
     run.prepare_database()
-    data = run.seed()  # sets Django up
+    data = seeding.seed(run.KEYS)  # sets Django up
     from billing.ledger.models import Wallet
     from billing.ledger.services import top_up_wallet
     from gateway_console.actors import Actor
