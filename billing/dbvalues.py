@@ -11,6 +11,7 @@ import psycopg
 from django.conf import settings
 from django.db import connection
 from django.utils.dateparse import parse_datetime
+from psycopg.types.numeric import Int8BinaryDumper, Int8Dumper
 
 
 @cache
@@ -96,11 +97,23 @@ class _Bound(psycopg.Cursor):
 class _Prepared(_Bound):
     prepared = True
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Every whole number as bigint: psycopg would send 5,000 as smallint and 50,000 as
+        # integer, and a prepared statement is kept per parameter types, so one hold statement
+        # would be prepared and planned again for each mix of sizes.
+        self.adapters.register_dumper(int, Int8Dumper)
+        self.adapters.register_dumper(int, Int8BinaryDumper)
+
 
 def _server_cursor(cursor_class: type[_Bound]):
-    # Wrapped as Django wraps its own cursors, so that its query log and execute wrappers see
+    # As Django opens its own cursors (BaseDatabaseWrapper._cursor): a kept connection that
+    # fails its health check (CONN_HEALTH_CHECKS) is replaced first, and none is shared across
+    # threads. Wrapped as Django wraps its own, so that its query log and execute wrappers see
     # the statements.
+    connection.close_if_health_check_failed()
     connection.ensure_connection()
+    connection.validate_thread_sharing()
     bound = cursor_class(connection.connection)
     if connection.queries_logged:
         return connection.make_debug_cursor(bound)

@@ -141,13 +141,6 @@ MIGRATE_DATABASE = database_roles.owner_database(
 # prepared statements, billing.dbvalues.prepared_cursor). Turn off behind a pooler in
 # transaction mode, where a session's prepared statements do not follow it.
 DB_PREPARED_STATEMENTS = env_bool("DB_PREPARED_STATEMENTS", True)
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DB_PREPARED_STATEMENTS:
-    # Planned once, with a generic plan, from their first run: planning the key query's nine
-    # joins costs several times more than running them. Only those statements are prepared
-    # (Django prepares none), and the setting touches prepared statements only.
-    DATABASES["default"].setdefault("OPTIONS", {})["options"] = (
-        "-c plan_cache_mode=force_generic_plan"
-    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL and a busy timeout let the web server and the Celery worker share the file.
     DATABASES["default"]["OPTIONS"] = {

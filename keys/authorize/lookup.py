@@ -27,8 +27,9 @@ from keys.models import increase_of
 
 # One query: the key (by its current or grace hash), its org, plan, wallet, team, counters, and
 # the price of the model asked for, with whether the plan allows it. Every join is one index
-# lookup; on PostgreSQL the statement is prepared, with a generic plan (config.settings), since
-# planning nine joins costs several times more than running them.
+# lookup; on PostgreSQL the statement is prepared (billing.dbvalues.prepared_cursor), since
+# planning nine joins costs several times more than running them: after its first five runs
+# PostgreSQL keeps one generic plan for it.
 _KEY_QUERY = """
 SELECT k.id, k.org_id, k.team_id, k.name, k.user_id, k.type, k.profile, k.status, k.expires_at,
        k.model_scope, k.monthly_spend_cap, k.cost_limit, k.token_limit, k.limit_period,

@@ -3,14 +3,20 @@ connection (billing.dbvalues.prepared_cursor): planning the hold's statement too
 running it. PostgreSQL only: SQLite prepares nothing (the SQLite pass of bin/test runs only the
 smoke tests, so this skip never shows in `make test`)."""
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 from django.db import connection, transaction
 
+from billing.limits import holds
 from billing.limits.models import Hold
+from gateway_console import secret as secrets
+from keys.authorize.hold import hold_price, hold_scope
+from keys.authorize.lookup import fetch_key
 from tests.factories import make_key
 from tests.keys.authorize.test_hold_statements import _place
+from tests.support.gateway import set_wallet
 
 pytestmark = [
     pytest.mark.django_db,
@@ -63,3 +69,45 @@ def test_a_rollback_on_the_connection_leaves_authorize_working(org, team):
     assert _place(plaintext, "req_after") > 0
     assert _prepared_holds() == 1
     assert set(Hold.objects.values_list("request_id", flat=True)) == {"req_before", "req_after"}
+
+
+def _place_tokens(plaintext: str, request_id: str, tokens: int) -> int | None:
+    now = datetime.now(UTC)
+    row = fetch_key(secrets.secret_hash(plaintext), "gpt-4o-mini", now)
+    with transaction.atomic():
+        return holds.place(
+            scope=hold_scope(row, hold_price(row)),
+            request_id=request_id,
+            input_tokens=tokens,
+            max_output_tokens=100,
+            now=now,
+        )
+
+
+def test_holds_of_any_size_share_one_prepared_statement(org, team):
+    """psycopg sends a small whole number as smallint and a larger one as integer or bigint, and
+    keeps a prepared statement per parameter types: every number goes as bigint."""
+    _key, plaintext = make_key(org, name="sizes", team=team, monthly_spend_cap=Decimal("100000"))
+    set_wallet(org, balance="100000")
+
+    amounts = [_place_tokens(plaintext, f"req_{t}", t) for t in (1, 1_000_000, 20_000_000_000)]
+
+    assert amounts[0] < 2**15 < amounts[1] < 2**31 < amounts[2]
+    assert _prepared_holds() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_kept_connection_that_went_away_is_replaced_before_the_key_query(org, settings):
+    """CONN_HEALTH_CHECKS: authorize's first statement runs on a server-binding cursor of its
+    own, which must check the kept connection as Django's cursors do (else a database restart
+    costs each kept connection one 503)."""
+    _key, plaintext = make_key(org, name="healthy")
+    now = datetime.now(UTC)
+    assert fetch_key(secrets.secret_hash(plaintext), "gpt-4o-mini", now) is not None
+    connection.health_check_enabled = True
+    connection.health_check_done = False
+    connection.connection.close()  # the server went away under a kept connection
+
+    row = fetch_key(secrets.secret_hash(plaintext), "gpt-4o-mini", now)
+
+    assert row is not None and row.name == "healthy"
