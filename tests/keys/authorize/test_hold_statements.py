@@ -19,14 +19,14 @@ from tests.support.gateway import counter_of, set_counter, set_wallet, wallet_of
 pytestmark = [pytest.mark.django_db, pytest.mark.smoke]
 
 
-def _place(plaintext: str, request_id: str = "req_one") -> int | None:
+def _place(plaintext: str, request_id: str = "req_one", input_tokens: int = 1000) -> int | None:
     now = datetime.now(UTC)
     row = fetch_key(secrets.secret_hash(plaintext), "gpt-4o-mini", now)
     with transaction.atomic():
         return holds.place(
             scope=hold_scope(row, hold_price(row)),
             request_id=request_id,
-            input_tokens=1000,
+            input_tokens=input_tokens,
             max_output_tokens=100,
             now=now,
         )

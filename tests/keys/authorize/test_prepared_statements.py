@@ -9,10 +9,8 @@ from decimal import Decimal
 import pytest
 from django.db import connection, transaction
 
-from billing.limits import holds
 from billing.limits.models import Hold
 from gateway_console import secret as secrets
-from keys.authorize.hold import hold_price, hold_scope
 from keys.authorize.lookup import fetch_key
 from tests.factories import make_key
 from tests.keys.authorize.test_hold_statements import _place
@@ -71,26 +69,13 @@ def test_a_rollback_on_the_connection_leaves_authorize_working(org, team):
     assert set(Hold.objects.values_list("request_id", flat=True)) == {"req_before", "req_after"}
 
 
-def _place_tokens(plaintext: str, request_id: str, tokens: int) -> int | None:
-    now = datetime.now(UTC)
-    row = fetch_key(secrets.secret_hash(plaintext), "gpt-4o-mini", now)
-    with transaction.atomic():
-        return holds.place(
-            scope=hold_scope(row, hold_price(row)),
-            request_id=request_id,
-            input_tokens=tokens,
-            max_output_tokens=100,
-            now=now,
-        )
-
-
 def test_holds_of_any_size_share_one_prepared_statement(org, team):
     """psycopg sends a small whole number as smallint and a larger one as integer or bigint, and
     keeps a prepared statement per parameter types: every number goes as bigint."""
     _key, plaintext = make_key(org, name="sizes", team=team, monthly_spend_cap=Decimal("100000"))
     set_wallet(org, balance="100000")
 
-    amounts = [_place_tokens(plaintext, f"req_{t}", t) for t in (1, 1_000_000, 20_000_000_000)]
+    amounts = [_place(plaintext, f"req_{t}", t) for t in (1, 1_000_000, 20_000_000_000)]
 
     assert amounts[0] < 2**15 < amounts[1] < 2**31 < amounts[2]
     assert _prepared_holds() == 1
