@@ -21,6 +21,13 @@ def _postgresql() -> bool:
     return connection.vendor == "postgresql"
 
 
+def writes_in_one_statement() -> bool:
+    """Whether one statement may carry several writes (a data-modifying WITH): PostgreSQL's,
+    not SQLite's. A hold's writes and a usage batch's events with their rollups go as one
+    statement where it may."""
+    return _postgresql()
+
+
 def db_id(value: uuid.UUID | None):
     if value is None:
         return None
@@ -132,10 +139,9 @@ def batch_cursor():
 
 def prepared_cursor():
     """The cursor of a hot statement run with other values on every request (authorize's key
-    query, a hold): on
-    PostgreSQL, unless DB_PREPARED_STATEMENTS is off (a pooler in transaction mode), it is
-    prepared once per connection. Planning a hold's statement, with its four locked rows, took
-    more time than running it (issue 15)."""
+    query, a hold): on PostgreSQL, unless DB_PREPARED_STATEMENTS is off (a pooler in
+    transaction mode), it is prepared once per connection. Planning a hold's statement, with its
+    four locked rows, took more time than running it (issue 15)."""
     if not _postgresql():
         return connection.cursor()
     # While Django logs the queries (DEBUG, the tests' query counts), the statements run

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import connection
 
-from billing.dbvalues import db_id, db_time, prepared_cursor
+from billing.dbvalues import db_id, db_time, prepared_cursor, writes_in_one_statement
 from billing.money import money_to_micros
 
 
@@ -59,6 +59,7 @@ def _hold_params(scope, request_id: str, amount: int, now: datetime) -> list:
 # late reset never blocks a customer). The one statement checks them, SQLite's UPDATEs filter by
 # them.
 _WALLET_ROOM = "balance_micros - held_micros - %s >= 0"
+# The cap is cast: bound on the server (prepared_cursor), a NULL has no type of its own.
 _COUNTER_ROOM = (
     "(CAST(%s AS bigint) IS NULL OR (CASE WHEN period_end IS NOT NULL AND period_end <= %s THEN 0"
     " ELSE spend_micros END) + held_micros + %s <= %s)"
@@ -96,7 +97,7 @@ def _rows(scope, amount: int, now: datetime) -> list[_Row]:
 def all_or_nothing() -> bool:
     """Whether reserve() writes in one statement, all or nothing by itself (PostgreSQL); else
     its caller's transaction must take back a refusal."""
-    return connection.vendor == "postgresql"
+    return writes_in_one_statement()
 
 
 def reserve(scope, request_id: str, amount: int, now: datetime) -> Reservations | None:

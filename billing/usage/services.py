@@ -12,9 +12,16 @@ from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from django.db import connection, transaction
+from django.db import transaction
 
-from billing.dbvalues import as_uuid, batch_cursor, batch_table, db_id, db_time
+from billing.dbvalues import (
+    as_uuid,
+    batch_cursor,
+    batch_table,
+    db_id,
+    db_time,
+    writes_in_one_statement,
+)
 from billing.ledger.models import ModelPrice
 from billing.limits import ratelimit
 from billing.money import micros_to_money
@@ -46,7 +53,7 @@ def record_batch(raw_events: list, *, now: datetime | None = None) -> BatchResul
         new_events = [e for _, e in accepted if (e.org_id, e.request_id) in inserted]
         settle: set[str] = set()
         if new_events:
-            if not all_in_one_statement():
+            if not writes_in_one_statement():
                 # The hourly rollups of the usage pages, from exactly the rows inserted above.
                 with batch_cursor() as cursor:
                     rollups.add_to_rollups(cursor, _as_written(new_events, inserted))
@@ -119,12 +126,6 @@ EVENT_TYPES = (
 )  # fmt: skip
 
 
-def all_in_one_statement() -> bool:
-    """Whether the events' INSERT also adds them to the rollups (a data-modifying WITH, which
-    PostgreSQL has and SQLite has not)."""
-    return connection.vendor == "postgresql"
-
-
 def _insert_new(accepted: list[tuple[int, Event]], now: datetime) -> dict[tuple, int]:
     """Inserts the events not seen before, and on PostgreSQL adds them to the rollups in the
     same statement; returns {(org id, request id): event id} of those."""
@@ -140,7 +141,7 @@ def _insert_new(accepted: list[tuple[int, Event]], now: datetime) -> dict[tuple,
         f"INSERT INTO billing_usageevent ({EVENT_COLUMNS}, received_at)"
         " SELECT *, %s FROM batch WHERE true ON CONFLICT (org_id, request_id) DO NOTHING"
     )
-    if all_in_one_statement():
+    if writes_in_one_statement():
         # The rollups read the rows the INSERT returns: the batch goes to the database once.
         sql = (
             f"WITH batch ({EVENT_COLUMNS}) AS ({table}), new AS ({insert}"
