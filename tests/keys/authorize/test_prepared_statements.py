@@ -82,7 +82,7 @@ def test_holds_of_any_size_share_one_prepared_statement(org, team):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_kept_connection_that_went_away_is_replaced_before_the_key_query(org, settings):
+def test_a_kept_connection_that_went_away_is_replaced_before_the_key_query(org):
     """CONN_HEALTH_CHECKS: authorize's first statement runs on a server-binding cursor of its
     own, which must check the kept connection as Django's cursors do (else a database restart
     costs each kept connection one 503)."""
