@@ -87,8 +87,9 @@ def as_dict(value) -> dict:
 
 class _Bound(psycopg.Cursor):
     """A cursor that binds its parameters on the server. It prepares its statements only when
-    `prepared` (psycopg keeps them per connection, so PostgreSQL plans each one once); else it
-    never runs one as prepared, even one prepared on its connection before."""
+    `prepared` (psycopg keeps them per connection; PostgreSQL plans a prepared statement for its
+    first five runs, then keeps one generic plan); else it never runs one as prepared, even one
+    prepared on its connection before."""
 
     prepared = False
 

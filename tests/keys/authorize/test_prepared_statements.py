@@ -33,8 +33,9 @@ def _prepared_holds() -> int:
         return cursor.fetchone()[0]
 
 
-def test_a_hold_statement_is_planned_once_per_connection(org, team):
-    """Planning the statement, with its four locked rows, took longer than running it."""
+def test_a_hold_statement_is_prepared_once_per_connection(org, team):
+    """Planning the statement, with its four locked rows, took longer than running it: prepared,
+    PostgreSQL keeps one generic plan for it after its first five runs."""
     _key, plaintext = make_key(org, name="planned", team=team, monthly_spend_cap=Decimal("10"))
 
     for n in range(3):
