@@ -87,6 +87,9 @@ MIDDLEWARE = [
     "config.middleware.CSPMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
     "gateway_console.middleware.RequestIdMiddleware",
+    # The gateway's and the secret scanners' calls go to their views from here: what follows is
+    # for people in a browser (config.middleware.MachineCallMiddleware).
+    "config.middleware.MachineCallMiddleware",
     # Sessions record the client's address behind PROXY_COUNT proxies and its browser.
     "accounts.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -6,6 +6,7 @@ from django.urls import include, path, re_path
 from accounts.views import sign_in
 from billing import urls as billing_urls
 from billing.usage.gateway import usage_view
+from config import middleware
 from config.api import api
 from config.health import health, ready
 from gateway_console import views
@@ -18,16 +19,23 @@ from keys.leak_api import leaks_view
 # path.
 machine = csp_exempt()
 
+
+def machine_call(view):
+    """A view that machines call with their own credentials: no browser policy, and past the
+    browser's middleware (config.middleware.MachineCallMiddleware)."""
+    return middleware.skips_browser_middleware(machine(view))
+
+
 urlpatterns = [
     # What machines call comes first: Django tries the patterns in order, and the console's
     # pages before these cost the gateway's calls some 45 failed matches each.
     path("healthz", machine(health), name="health"),
     path("readyz", machine(ready), name="ready"),
-    path("api/v1/gateway/authorize", machine(authorize_view), name="gateway-authorize"),
+    path("api/v1/gateway/authorize", machine_call(authorize_view), name="gateway-authorize"),
     # Envoy's ext_authz appends the client's path to its path_prefix.
-    re_path(r"^api/v1/gateway/authorize/", machine(authorize_view)),
-    path("api/v1/gateway/usage", machine(usage_view), name="gateway-usage"),
-    path("api/v1/secret-scanning/leaks", machine(leaks_view), name="secret-scanning-leaks"),
+    re_path(r"^api/v1/gateway/authorize/", machine_call(authorize_view)),
+    path("api/v1/gateway/usage", machine_call(usage_view), name="gateway-usage"),
+    path("api/v1/secret-scanning/leaks", machine_call(leaks_view), name="secret-scanning-leaks"),
     path("", views.home, name="home"),
     path("sign-out/", auth_views.LogoutView.as_view(), name="sign-out"),
     path("orgs/switch/", views.switch_org, name="switch-org"),

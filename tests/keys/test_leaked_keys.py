@@ -6,6 +6,7 @@ an unsigned caller and the console form learn nothing."""
 import base64
 import json
 import re
+import time
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
@@ -14,6 +15,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils.html import escape
 
+from accounts.middleware import LAST_SEEN
 from billing.alerts.models import Alert
 from keys import leaks
 from keys.leak_views import THANKS
@@ -43,13 +45,14 @@ def github_key(settings, tmp_path):
     return private
 
 
-def _post(body: bytes, private=None, identifier="kid-1", signature=None):
+def _post(body: bytes, private=None, identifier="kid-1", signature=None, client=None):
     headers = {}
     if private is not None:
         signed = private.sign(body, ec.ECDSA(hashes.SHA256()))
         headers["Github-Public-Key-Signature"] = signature or base64.b64encode(signed).decode()
         headers["Github-Public-Key-Identifier"] = identifier
-    return Client().post(URL, body, content_type="application/json", headers=headers)
+    client = client or Client()
+    return client.post(URL, body, content_type="application/json", headers=headers)
 
 
 def _report(*tokens: str) -> bytes:
@@ -89,6 +92,25 @@ def test_a_signed_report_disables_the_key_and_answers_labels(github_key, org, ow
     (alert,) = Alert.objects.filter(org=org)
     assert alert.kind == "key_leaked" and FOUND_AT in alert.message
     assert secret not in json.dumps(event.data) + alert.message
+
+
+def test_a_report_that_comes_with_an_idle_console_session_is_still_answered(
+    github_key, org, owner_membership, settings
+):
+    """The browser's middleware (its session timeout's redirect) is not on the scanner's path."""
+    key, secret = make_key(org, name="leaky")
+    client = Client()
+    client.force_login(owner_membership.user)
+    session = client.session
+    session[LAST_SEEN] = time.time() - settings.SESSION_IDLE_MINUTES * 60 - 3600
+    session.save()
+
+    response = _post(_report(secret), github_key, client=client)
+
+    assert response.status_code == 200, response.content
+    assert response.json()[0]["label"] == "true_positive"
+    key.refresh_from_db()
+    assert key.status == "disabled"
 
 
 def test_a_second_report_alerts_no_more(github_key, org):
