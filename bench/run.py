@@ -695,7 +695,7 @@ def print_table(results: dict, targets: dict, spreads: dict | None = None) -> No
     """Each figure, its spread over the repeats, its target and whether it met it
     (bench/soak.py prints its own too)."""
     spreads = spreads or {}
-    print(f"\n{'figure':36} {'value':>14} {'spread':>7}  target")
+    print(f"\n{'figure':46} {'value':>14} {'spread':>7}  target")
     for name, value in results.items():
         if name in SKIPPED or name.startswith("machine_") or isinstance(value, dict):
             continue
@@ -711,7 +711,7 @@ def print_table(results: dict, targets: dict, spreads: dict | None = None) -> No
             }[op]
             mark = f"{op} {bound}  {'ok' if ok else 'MISSED'}"
         spread = f"{spreads[name]:.1%}" if name in spreads else ""
-        print(f"{name:36} {value!s:>14} {spread:>7}  {mark}")
+        print(f"{name:46} {value!s:>14} {spread:>7}  {mark}")
 
 
 if __name__ == "__main__":
