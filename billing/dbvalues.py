@@ -11,6 +11,7 @@ import psycopg
 from django.conf import settings
 from django.db import connection
 from django.utils.dateparse import parse_datetime
+from psycopg.pq import TransactionStatus
 from psycopg.types.numeric import Int8BinaryDumper
 
 
@@ -102,6 +103,11 @@ class _Bound(psycopg.Cursor):
         return super().execute(query, params, prepare=self.prepared, binary=binary)
 
 
+# "cached plan must not change result type" (feature_not_supported).
+_STALE_PLAN = "0A000"
+_STALE_TEXT = "cached plan must not change result type"
+
+
 class _Prepared(_Bound):
     prepared = True
 
@@ -112,6 +118,22 @@ class _Prepared(_Bound):
         # would be prepared and planned again for each mix of sizes. One registration serves
         # %s too (the last registered is the automatic one): 1.9 us a cursor, not 3.8.
         self.adapters.register_dumper(int, Int8BinaryDumper)
+
+    def execute(self, query, params=None, *, prepare=None, binary=None):
+        try:
+            return super().execute(query, params, prepare=prepare, binary=binary)
+        except psycopg.errors.FeatureNotSupported as error:
+            # A migration run by another process changed the type of a column the statement
+            # returns: PostgreSQL refuses the prepared statement from then on, and psycopg keeps
+            # it, so every run on this kept connection would fail. Outside a transaction the
+            # statement is prepared again and run once more; inside one, the transaction has
+            # failed, and its rollback makes psycopg forget its statements.
+            idle = self.connection.info.transaction_status == TransactionStatus.IDLE
+            if error.sqlstate != _STALE_PLAN or not idle or _STALE_TEXT not in str(error):
+                raise
+            # Not prepared itself; psycopg sees it go by and forgets its statements too.
+            psycopg.Cursor.execute(self, "DEALLOCATE ALL", prepare=False)
+            return super().execute(query, params, prepare=prepare, binary=binary)
 
 
 def _server_cursor(cursor_class: type[_Bound]):

@@ -6,12 +6,14 @@ smoke tests, so this skip never shows in `make test`)."""
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import psycopg
 import pytest
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 
 from billing.limits.models import Hold
 from gateway_console import secret as secrets
 from keys.authorize.lookup import fetch_key
+from keys.models import Key
 from tests.factories import make_key
 from tests.keys.authorize.test_hold_statements import _place
 from tests.support.gateway import set_wallet
@@ -97,3 +99,58 @@ def test_a_kept_connection_that_went_away_is_replaced_before_the_key_query(org):
     row = fetch_key(secrets.secret_hash(plaintext), "gpt-4o-mini", now)
 
     assert row is not None and row.name == "healthy"
+
+
+@pytest.fixture
+def name_column_widened():
+    """What a migration run by another process (a deploy's) does under a kept connection: the
+    type of a column that the key query returns changes (keys_key.name, 40 characters longer),
+    then changes back."""
+    length = Key._meta.get_field("name").max_length
+
+    def alter(length: int) -> None:
+        settings = connection.settings_dict
+        with psycopg.connect(
+            host=settings["HOST"] or None,
+            port=settings["PORT"] or None,
+            user=settings["USER"],
+            password=settings["PASSWORD"] or None,
+            dbname=settings["NAME"],
+            autocommit=True,
+        ) as other:
+            other.execute(f"ALTER TABLE keys_key ALTER COLUMN name TYPE varchar({length})")
+
+    yield lambda: alter(length + 40)
+    alter(length)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_migration_that_changes_a_column_it_returns_leaves_the_key_query_working(
+    org, name_column_widened
+):
+    """PostgreSQL refuses to run a prepared statement whose result type changed ("cached plan
+    must not change result type"), and psycopg keeps it: every authorize on a kept connection
+    would answer 503 until the connection closed. The statement is prepared again instead."""
+    _key, plaintext = make_key(org, name="migrated")
+    now = datetime.now(UTC)
+    assert fetch_key(secrets.secret_hash(plaintext), "gpt-4o-mini", now) is not None
+
+    name_column_widened()
+    rows = [fetch_key(secrets.secret_hash(plaintext), "gpt-4o-mini", now) for _ in range(2)]
+
+    assert [row.name for row in rows] == ["migrated", "migrated"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_inside_a_transaction_a_changed_result_type_fails_once_then_works(org, name_column_widened):
+    """Inside a transaction the failed statement has aborted it: that request fails (a 503 for
+    authorize), and the rollback makes psycopg prepare the statement again for the next."""
+    _key, plaintext = make_key(org, name="migrated")
+    now = datetime.now(UTC)
+    assert fetch_key(secrets.secret_hash(plaintext), "gpt-4o-mini", now) is not None
+    name_column_widened()
+
+    with pytest.raises(DatabaseError), transaction.atomic():
+        fetch_key(secrets.secret_hash(plaintext), "gpt-4o-mini", now)
+
+    assert fetch_key(secrets.secret_hash(plaintext), "gpt-4o-mini", now).name == "migrated"
