@@ -45,7 +45,8 @@ class Key(ShownAsPreview, models.Model):
     the last four characters; the plaintext exists only in the response that shows it."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    org = models.ForeignKey(Org, on_delete=models.PROTECT, related_name="keys")
+    # No index of its own: every index of the table starts with the org (Meta.indexes).
+    org = models.ForeignKey(Org, on_delete=models.PROTECT, related_name="keys", db_index=False)
     team = models.ForeignKey(
         Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="keys"
     )
@@ -54,11 +55,15 @@ class Key(ShownAsPreview, models.Model):
     type = models.CharField(max_length=16, choices=KeyType.choices, default=KeyType.STANDARD)
     profile = models.CharField("routing profile", max_length=100, blank=True)
 
-    secret_hash = models.CharField(max_length=64, unique=True)
+    # Unique through Meta.constraints: a field's unique=True would add a second index, for LIKE
+    # (varchar_pattern_ops), which a hash never needs; each index is written again whenever
+    # authorize notes a key's last use.
+    secret_hash = models.CharField(max_length=64)
     display_prefix = models.CharField(max_length=16)
     last4 = models.CharField(max_length=4)
     # After a rotation with a grace period, the old secret keeps working until grace_until.
-    grace_secret_hash = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    # NULL, not "", when there is none: the unique constraint admits any number of NULLs.
+    grace_secret_hash = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
     grace_until = models.DateTimeField(null=True, blank=True)
 
     status = models.CharField(max_length=16, choices=KeyStatus.choices, default=KeyStatus.ACTIVE)
@@ -113,6 +118,10 @@ class Key(ShownAsPreview, models.Model):
 
     class Meta:
         constraints = [
+            models.UniqueConstraint(fields=["secret_hash"], name="key_secret_hash_unique"),
+            models.UniqueConstraint(
+                fields=["grace_secret_hash"], name="key_grace_secret_hash_unique"
+            ),
             models.CheckConstraint(
                 condition=Q(status__in=["active", "disabled", "deleted"]), name="key_status_stored"
             ),
