@@ -103,9 +103,9 @@ class _Bound(psycopg.Cursor):
         return super().execute(query, params, prepare=self.prepared, binary=binary)
 
 
-# "cached plan must not change result type" (feature_not_supported).
-_STALE_PLAN = "0A000"
-_STALE_TEXT = "cached plan must not change result type"
+# Where PostgreSQL raises "cached plan must not change result type" (feature_not_supported): its
+# function's name, which no lc_messages translates.
+_STALE_PLAN = "RevalidateCachedQuery"
 
 
 class _Prepared(_Bound):
@@ -129,7 +129,7 @@ class _Prepared(_Bound):
             # statement is prepared again and run once more; inside one, the transaction has
             # failed, and its rollback makes psycopg forget its statements.
             idle = self.connection.info.transaction_status == TransactionStatus.IDLE
-            if error.sqlstate != _STALE_PLAN or not idle or _STALE_TEXT not in str(error):
+            if error.diag.source_function != _STALE_PLAN or not idle:
                 raise
             # Not prepared itself; psycopg sees it go by and forgets its statements too.
             psycopg.Cursor.execute(self, "DEALLOCATE ALL", prepare=False)

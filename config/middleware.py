@@ -50,6 +50,17 @@ class MachineCallMiddleware:
             except Resolver404:
                 return self.get_response(request)
             if getattr(match.func, "skips_browser_middleware", False):
-                request.resolver_match = match
-                return match.func(request, *match.args, **match.kwargs)
+                return self._machine_call(request, match)
         return self.get_response(request)
+
+    @staticmethod
+    def _machine_call(request: HttpRequest, match) -> HttpResponse:
+        # What CommonMiddleware did for these calls too: the Host is checked against
+        # ALLOWED_HOSTS (a 400 otherwise), and the answer says its length (else gunicorn sends
+        # it chunked to an HTTP/1.1 gateway).
+        request.get_host()
+        request.resolver_match = match
+        response = match.func(request, *match.args, **match.kwargs)
+        if not response.streaming and not response.has_header("Content-Length"):
+            response.headers["Content-Length"] = str(len(response.content))
+        return response

@@ -5,7 +5,10 @@ in a new version of its row), and one whose columns are those of another, or beg
 no lookup the other does not (a hash is never looked up with LIKE)."""
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
+
+from keys.models import Key
+from tests.factories import make_key
 
 pytestmark = pytest.mark.django_db
 
@@ -32,3 +35,14 @@ def test_no_index_is_the_start_of_another(table):
     ]
 
     assert redundant == []
+
+
+@pytest.mark.parametrize("column", ["secret_hash", "grace_secret_hash"])
+def test_the_database_refuses_a_hash_that_another_key_has(org, column):
+    """Dropping the hashes' second indexes kept their uniqueness: a key is found by its hash."""
+    first, _ = make_key(org, name="first")
+    second, _ = make_key(org, name="second")
+    Key.objects.filter(pk=first.pk).update(grace_secret_hash="a" * 64)
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Key.objects.filter(pk=second.pk).update(**{column: getattr(first, column) or "a" * 64})

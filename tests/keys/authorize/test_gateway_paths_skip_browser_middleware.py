@@ -86,3 +86,22 @@ def test_an_unknown_path_under_the_gateways_prefix_is_still_a_404(client):
     response = client.post("/api/v1/gateway/unknown", headers={"X-Gateway-Token": "x"})
 
     assert response.status_code == 404
+
+
+def test_the_gateway_paths_still_check_the_host(client, key_and_secret):
+    _, plaintext = key_and_secret
+
+    response = call_authorize(client, plaintext, headers={"Host": "evil.example"})
+
+    assert response.status_code == 400
+
+
+def test_the_gateways_answers_say_their_length(client, key_and_secret):
+    """Else gunicorn answers an HTTP/1.1 gateway in chunks."""
+    _, plaintext = key_and_secret
+
+    allowed = call_authorize(client, plaintext)
+    refused = call_authorize(client, secrets_module.new_secret())
+
+    for response in (allowed, refused):
+        assert response["Content-Length"] == str(len(response.content))
