@@ -67,13 +67,16 @@ def test_a_session_cookie_costs_authorize_no_query(
     assert response.status_code == 200
 
 
-def test_the_gateway_paths_get_no_browser_only_headers(client, key_and_secret):
+@pytest.fixture
+def answers(client, key_and_secret) -> list:
+    """authorize's answers to a key it allows and to one it does not know."""
     _, plaintext = key_and_secret
+    return [call_authorize(client, plaintext), call_authorize(client, secrets_module.new_secret())]
 
-    allowed = call_authorize(client, plaintext)
-    refused = call_authorize(client, secrets_module.new_secret())
 
-    for response in (allowed, refused):
+def test_the_gateway_paths_get_no_browser_only_headers(answers):
+    assert [r.status_code for r in answers] == [200, 401]
+    for response in answers:
         assert "X-Frame-Options" not in response
         assert "Vary" not in response
         assert "Set-Cookie" not in str(response.cookies)
@@ -96,12 +99,7 @@ def test_the_gateway_paths_still_check_the_host(client, key_and_secret):
     assert response.status_code == 400
 
 
-def test_the_gateways_answers_say_their_length(client, key_and_secret):
+def test_the_gateways_answers_say_their_length(answers):
     """Else gunicorn answers an HTTP/1.1 gateway in chunks."""
-    _, plaintext = key_and_secret
-
-    allowed = call_authorize(client, plaintext)
-    refused = call_authorize(client, secrets_module.new_secret())
-
-    for response in (allowed, refused):
+    for response in answers:
         assert response["Content-Length"] == str(len(response.content))
