@@ -87,12 +87,14 @@ MIDDLEWARE = [
     "config.middleware.CSPMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
     "gateway_console.middleware.RequestIdMiddleware",
+    # The Host checked against ALLOWED_HOSTS, and every answer's Content-Length: machine calls
+    # need both too.
+    "django.middleware.common.CommonMiddleware",
     # The gateway's and the secret scanners' calls go to their views from here: what follows is
     # for people in a browser (config.middleware.MachineCallMiddleware).
     "config.middleware.MachineCallMiddleware",
     # Sessions record the client's address behind PROXY_COUNT proxies and its browser.
     "accounts.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # request.user.is_verified(): the session was signed in with a second factor.

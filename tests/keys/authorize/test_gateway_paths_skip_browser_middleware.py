@@ -7,8 +7,10 @@ import time
 import pytest
 from django.conf import settings
 from django.test import Client
+from django.urls import get_resolver
 
 from accounts.middleware import LAST_SEEN, SIGNED_IN_AT
+from config.middleware import MACHINE_PREFIXES
 from gateway_console import secret as secrets_module
 from tests.support.gateway import call_authorize, call_usage, usage_event
 
@@ -103,3 +105,16 @@ def test_the_gateways_answers_say_their_length(answers):
     """Else gunicorn answers an HTTP/1.1 gateway in chunks."""
     for response in answers:
         assert response["Content-Length"] == str(len(response.content))
+
+
+def test_every_view_marked_as_a_machine_call_is_under_a_prefix_the_middleware_reads():
+    """A marked view elsewhere would quietly go through the browser's middleware after all."""
+    marked = [
+        str(pattern.pattern)
+        for pattern in get_resolver().url_patterns
+        if getattr(getattr(pattern, "callback", None), "skips_browser_middleware", False)
+    ]
+
+    assert len(marked) == 4
+    for route in marked:
+        assert ("/" + route.lstrip("^")).startswith(MACHINE_PREFIXES), route
