@@ -94,12 +94,6 @@ def _rows(scope, amount: int, now: datetime) -> list[_Row]:
     return rows
 
 
-def all_or_nothing() -> bool:
-    """Whether reserve() writes in one statement, all or nothing by itself (PostgreSQL); else
-    its caller's transaction must take back a refusal."""
-    return writes_in_one_statement()
-
-
 def reserve(scope, request_id: str, amount: int, now: datetime) -> Reservations | None:
     """Writes the hold of `request_id` and its reservations on `scope` (a holds.HoldScope), all
     of them or, when one does not fit, none on PostgreSQL (on SQLite, in the caller's
@@ -107,7 +101,7 @@ def reserve(scope, request_id: str, amount: int, now: datetime) -> Reservations 
     gateway retried it), and nothing was written."""
     rows = _rows(scope, amount, now)
     hold = _hold_params(scope, request_id, amount, now)
-    if all_or_nothing():
+    if writes_in_one_statement():
         return _in_one_statement(hold, [db_id(scope.org_id), request_id], rows, amount)
     return _one_by_one(hold, rows, amount)
 

@@ -16,7 +16,7 @@ from decimal import Decimal
 
 from django.db import connection, transaction
 
-from billing.dbvalues import as_time, as_uuid, db_id, db_time
+from billing.dbvalues import as_time, as_uuid, db_id, db_time, writes_in_one_statement
 from billing.limits import hold_statements, model_budgets, resets
 from billing.limits.periods import period_bounds
 from billing.pricing import cost_micros
@@ -154,7 +154,7 @@ def place(
             )
     # A budget per model reserves after the hold's writes: with one, or when those are not all
     # or nothing by themselves (SQLite), a transaction takes back a refusal.
-    alone = hold_statements.all_or_nothing() and scope.model_budget is None
+    alone = writes_in_one_statement() and scope.model_budget is None
     with nullcontext() if alone else transaction.atomic():
         fitted = hold_statements.reserve(scope, request_id, amount, now)
         if fitted is None:

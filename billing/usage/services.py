@@ -53,10 +53,6 @@ def record_batch(raw_events: list, *, now: datetime | None = None) -> BatchResul
         new_events = [e for _, e in accepted if (e.org_id, e.request_id) in inserted]
         settle: set[str] = set()
         if new_events:
-            if not writes_in_one_statement():
-                # The hourly rollups of the usage pages, from exactly the rows inserted above.
-                with batch_cursor() as cursor:
-                    rollups.add_to_rollups(cursor, _as_written(new_events, inserted))
             settle = counters.apply(new_events, keys, now)
     _count_traffic(accepted, inserted)
     _settle_rate_limits(new_events, settle)
@@ -68,12 +64,6 @@ def record_batch(raw_events: list, *, now: datetime | None = None) -> BatchResul
             result.outcomes.append(Outcome(index, event.request_id, "duplicate"))
     result.outcomes.sort(key=lambda o: o.index)
     return result
-
-
-def _as_written(new_events: list[Event], inserted: dict) -> list[tuple]:
-    """The events just inserted as rollups.add_to_rollups takes them: their ids, then their
-    rows as written."""
-    return sorted((inserted[(e.org_id, e.request_id)], *_row(e)) for e in new_events)
 
 
 def _row(e: Event) -> tuple:
@@ -127,8 +117,9 @@ EVENT_TYPES = (
 
 
 def _insert_new(accepted: list[tuple[int, Event]], now: datetime) -> dict[tuple, int]:
-    """Inserts the events not seen before, and on PostgreSQL adds them to the rollups in the
-    same statement; returns {(org id, request id): event id} of those."""
+    """Inserts the events not seen before and adds them to the hourly rollups of the usage
+    pages (on PostgreSQL in the same statement); returns {(org id, request id): event id} of
+    those."""
     # Sorted: two batches that share request ids must insert them in the same order, or each
     # waits on the other's uncommitted index entry (a deadlock).
     rows = [
@@ -152,4 +143,8 @@ def _insert_new(accepted: list[tuple[int, Event]], now: datetime) -> dict[tuple,
         sql = f"WITH batch ({EVENT_COLUMNS}) AS ({table}) {insert} RETURNING org_id, request_id, id"
     with batch_cursor() as cursor:
         cursor.execute(sql, [*params, db_time(now)])
-        return {(as_uuid(org_id), request_id): id_ for org_id, request_id, id_ in cursor.fetchall()}
+        ids = {(org_id, request_id): id_ for org_id, request_id, id_ in cursor.fetchall()}
+        if not writes_in_one_statement():
+            # Exactly the rows just inserted, with their ids.
+            rollups.add_to_rollups(cursor, sorted((ids[r[:2]], *r) for r in rows if r[:2] in ids))
+    return {(as_uuid(org_id), request_id): id_ for (org_id, request_id), id_ in ids.items()}
