@@ -177,7 +177,7 @@ def batch_table(rows: list[tuple], pg_types: tuple[str, ...]) -> tuple[str, list
     """`rows` as the body of a WITH (`WITH batch (a, b) AS (<this>)`), and its parameters: on
     PostgreSQL `SELECT * FROM unnest(...)` of one binary array per column, of `pg_types`, for a
     batch_cursor(); elsewhere VALUES."""
-    if connection.vendor == "postgresql":
+    if _postgresql():
         arrays = ", ".join(f"%b::{pg_type}[]" for pg_type in pg_types)
         columns = [list(column) for column in zip(*rows, strict=True)] if rows else []
         return f"SELECT * FROM unnest({arrays})", columns or [[] for _ in pg_types]  # noqa: S608 (types are constants)
@@ -189,7 +189,7 @@ def among(column: str, values: list, pg_type: str, *, name: str | None = None):
     """`column` is one of `values`, and its parameters: one array on PostgreSQL, a placeholder
     each elsewhere. With a `name`, in the named style (a dict of parameters)."""
     values = list(values)
-    if connection.vendor == "postgresql":
+    if _postgresql():
         if name:
             return f"{column} = ANY(%({name})s::{pg_type}[])", {name: values}
         return f"{column} = ANY(%s::{pg_type}[])", [values]
