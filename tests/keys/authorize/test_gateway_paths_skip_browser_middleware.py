@@ -87,12 +87,6 @@ def test_the_gateway_paths_get_no_browser_only_headers(answers):
         assert response["X-Content-Type-Options"] == "nosniff"
 
 
-def test_an_unknown_path_under_the_gateways_prefix_is_still_a_404(client):
-    response = client.post("/api/v1/gateway/unknown", headers={"X-Gateway-Token": "x"})
-
-    assert response.status_code == 404
-
-
 def test_the_gateway_paths_still_check_the_host(client, key_and_secret):
     _, plaintext = key_and_secret
 
